@@ -1,0 +1,147 @@
+"""The derived clinical state: what the rules decide on, with the evidence kept for the cards.
+
+`ClinicalState.to_contract()` produces exactly the `state` object of CONTRACT.md
+(card extension, kind "state"); everything else here is extra explanation for the cards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+AgentStatus = Literal["exposed", "refractory"]
+ClassStatus = Literal["naive", "exposed", "refractory"]
+
+CLASS_AGENTS: dict[str, tuple[str, ...]] = {
+    "IMiD": ("lenalidomide", "pomalidomide", "thalidomide"),
+    "PI": ("bortezomib", "carfilzomib", "ixazomib"),
+    "anti-CD38": ("daratumumab", "isatuximab"),
+}
+
+
+@dataclass
+class TherapyLine:
+    """One IMWG line of therapy (induction + ASCT + maintenance count as one)."""
+
+    number: int
+    start: date | None
+    end: date | None
+    agents: list[str]
+    label: str  # readable regimen, e.g. "daratumumab + lenalidomide + dexamethasone"
+    ongoing: bool = False
+    includes_asct: bool = False
+    asct_date: date | None = None
+    maintenance_agents: list[str] = field(default_factory=list)
+    ended_by: str = "unknown"  # "progression" | "toxicity" | "completed" | "ongoing" | "unknown"
+    progression_date: date | None = None
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AgentEvidence:
+    """Why an agent is exposed or refractory: the line, the dates and the chart references."""
+
+    agent: str
+    status: AgentStatus
+    lines: list[int]
+    first_dose: date | None
+    last_dose: date | None
+    ongoing: bool
+    progression_date: date | None
+    reason: str  # one sentence a clinician can check against the chart
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Cytogenetics:
+    tested: bool = False
+    high_risk: bool | None = None
+    findings: list[str] = field(default_factory=list)  # positive findings, CONTRACT vocabulary
+    negatives: list[str] = field(default_factory=list)  # documented absent
+    t11_14: bool | None = None
+    sources: list[str] = field(default_factory=list)
+
+    def to_contract(self) -> dict[str, Any]:
+        return {"tested": self.tested, "highRisk": self.high_risk, "findings": list(self.findings), "t11_14": self.t11_14}
+
+
+@dataclass
+class TransplantState:
+    prior_asct: bool = False
+    asct_date: date | None = None
+    months_asct_to_progression: int | None = None
+    maintenance_after_asct: bool | None = None
+    salvage_asct: Literal["candidate", "discuss", "not-recommended"] | None = None
+    transplant_eligible: bool | None = None  # for a first ASCT in a never-transplanted patient
+    sources: list[str] = field(default_factory=list)
+
+    def to_contract(self) -> dict[str, Any]:
+        return {
+            "priorASCT": self.prior_asct,
+            "monthsAsctToProgression": self.months_asct_to_progression,
+            "salvageASCT": self.salvage_asct,
+        }
+
+
+@dataclass
+class ClinicalState:
+    multiple_myeloma: bool
+    lines: list[TherapyLine] = field(default_factory=list)
+    agents: dict[str, AgentEvidence] = field(default_factory=dict)
+    classes: dict[str, ClassStatus] = field(default_factory=lambda: {k: "naive" for k in CLASS_AGENTS})
+    double_refractory: bool = False
+    triple_class_exposed: bool = False
+    triple_class_refractory: bool = False
+    penta_refractory: bool = False
+    progressed_on_len_maintenance: bool | None = None
+    # lenalidomide stopped 60 days–6 months before progression: exposed by IMWG, but treat as
+    # refractory when choosing (seed 003); the rules read this flag and say why.
+    len_recent_exposure: bool = False
+    relapsed: bool = False  # progression after at least one line
+    on_first_line: bool = False
+    last_progression: date | None = None
+    last_response_months: float | None = None
+    short_response: bool | None = None
+    frontline_anti_cd38: Literal["with-lenalidomide", "with-bortezomib-alkylator", "other"] | None = None
+    cytogenetics: Cytogenetics = field(default_factory=Cytogenetics)
+    transplant: TransplantState = field(default_factory=TransplantState)
+    age: int | None = None
+    ecog: int | None = None
+    frail: bool | None = None
+    over_75: bool | None = None
+    plasma_cell_leukemia: bool = False
+    extramedullary: bool = False
+    neuropathy: bool = False
+    insufficient_data: bool = False
+    missing: list[str] = field(default_factory=list)  # what data was missing, for the cards
+    as_of: date | None = None
+
+    @property
+    def prior_lines(self) -> int:
+        return len(self.lines)
+
+    def agent_status(self, agent: str) -> AgentStatus | None:
+        ev = self.agents.get(agent)
+        return ev.status if ev else None
+
+    def is_refractory(self, agent: str) -> bool:
+        return self.agent_status(agent) == "refractory"
+
+    def to_contract(self) -> dict[str, Any]:
+        return {
+            "multipleMyeloma": self.multiple_myeloma,
+            "priorLines": self.prior_lines,
+            "agents": {a: ev.status for a, ev in sorted(self.agents.items())},
+            "classes": dict(self.classes),
+            "doubleRefractory": self.double_refractory,
+            "tripleClassExposed": self.triple_class_exposed,
+            "tripleClassRefractory": self.triple_class_refractory,
+            "pentaRefractory": self.penta_refractory,
+            "progressedOnLenalidomideMaintenance": self.progressed_on_len_maintenance,
+            "cytogenetics": self.cytogenetics.to_contract(),
+            "transplant": self.transplant.to_contract(),
+            "frail": self.frail,
+            "plasmaCellLeukemia": self.plasma_cell_leukemia,
+            "extramedullary": self.extramedullary,
+        }

@@ -1,0 +1,139 @@
+"""Configuration: a mapping given to `create_app`, overlaid on `MMCDS_<KEY>` environment variables.
+
+Values are parsed once into a typed `Settings`; a bad value fails at start with the key named,
+never at the first patient.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "MMCDS_"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{key}: expected true/false, got {value!r}")
+
+
+def _json(key: str, value: Any, kind: type) -> Any:
+    if isinstance(value, kind):
+        return value
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: expected JSON {kind.__name__}: {exc}") from exc
+    if not isinstance(parsed, kind):
+        raise ConfigError(f"{key}: expected JSON {kind.__name__}")
+    return parsed
+
+
+def _list(key: str, value: Any) -> list[str]:
+    """A JSON list or a comma-separated string."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    text = str(value).strip()
+    if text.startswith("["):
+        return [str(v).strip() for v in _json(key, text, list)]
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+@dataclass
+class Settings:
+    auth_mode: str = "none"
+    trusted_issuers: dict[str, str] = field(default_factory=dict)
+    database_url: str = ""
+    public_base_url: str | None = None
+    aud_aliases: list[str] = field(default_factory=list)
+    jku_allowlist: list[str] = field(default_factory=list)
+    tenant_allowlist: list[str] = field(default_factory=list)
+    jwt_leeway_s: int = 30
+    fhir_timeout_s: float = 5.0
+    fhir_deadline_s: float = 10.0
+    fhir_max_pages: int = 20
+    car_t_available: bool = True
+    unavailable_agents: list[str] = field(default_factory=list)
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    max_body_bytes: int = 5 * 1024 * 1024
+    cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    as_of_date: date | None = None  # fixed "today" for reproducible evaluation (tests, audits)
+    log_level: str = "INFO"
+    smart_client_id: str = "mmcds-evidence-viewer"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+KEYS = (
+    "AUTH_MODE", "TRUSTED_ISSUERS", "DATABASE_URL", "PUBLIC_BASE_URL", "AUD_ALIASES", "JKU_ALLOWLIST",
+    "TENANT_ALLOWLIST", "JWT_LEEWAY_S", "FHIR_TIMEOUT_S", "FHIR_DEADLINE_S", "FHIR_MAX_PAGES",
+    "CAR_T_AVAILABLE", "UNAVAILABLE_AGENTS", "DATA_DIR", "MAX_BODY_BYTES", "CORS_ORIGINS",
+    "AS_OF_DATE", "LOG_LEVEL", "SMART_CLIENT_ID",
+)
+
+
+def load_settings(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    for key in KEYS:
+        if ENV_PREFIX + key in env:
+            merged[key] = env[ENV_PREFIX + key]
+    for key, value in (config or {}).items():
+        merged[key.upper()] = value
+    s = Settings(raw=dict(merged))
+    if "AUTH_MODE" in merged:
+        s.auth_mode = str(merged["AUTH_MODE"]).strip().lower()
+        if s.auth_mode not in ("jwt", "none"):
+            raise ConfigError("AUTH_MODE: expected 'jwt' or 'none'")
+    if "TRUSTED_ISSUERS" in merged:
+        s.trusted_issuers = {str(k): str(v) for k, v in _json("TRUSTED_ISSUERS", merged["TRUSTED_ISSUERS"], dict).items()}
+    if "DATA_DIR" in merged:
+        s.data_dir = Path(str(merged["DATA_DIR"]))
+    s.database_url = str(merged.get("DATABASE_URL") or f"sqlite:///{(s.data_dir / 'mmcds.sqlite3').resolve()}")
+    if merged.get("PUBLIC_BASE_URL"):
+        s.public_base_url = str(merged["PUBLIC_BASE_URL"]).rstrip("/")
+    for key, attr in (("AUD_ALIASES", "aud_aliases"), ("JKU_ALLOWLIST", "jku_allowlist"),
+                      ("TENANT_ALLOWLIST", "tenant_allowlist"), ("UNAVAILABLE_AGENTS", "unavailable_agents"),
+                      ("CORS_ORIGINS", "cors_origins")):
+        if key in merged:
+            setattr(s, attr, _list(key, merged[key]))
+    s.unavailable_agents = [a.lower() for a in s.unavailable_agents]
+    for key, attr, conv in (("JWT_LEEWAY_S", "jwt_leeway_s", int), ("FHIR_TIMEOUT_S", "fhir_timeout_s", float),
+                            ("FHIR_DEADLINE_S", "fhir_deadline_s", float), ("FHIR_MAX_PAGES", "fhir_max_pages", int),
+                            ("MAX_BODY_BYTES", "max_body_bytes", int)):
+        if key in merged:
+            try:
+                setattr(s, attr, conv(merged[key]))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{key}: expected a number, got {merged[key]!r}") from exc
+    if "FHIR_DEADLINE_S" not in merged:
+        s.fhir_deadline_s = max(s.fhir_deadline_s, 2 * s.fhir_timeout_s) if "FHIR_TIMEOUT_S" in merged else s.fhir_deadline_s
+    if "CAR_T_AVAILABLE" in merged:
+        s.car_t_available = _bool("CAR_T_AVAILABLE", merged["CAR_T_AVAILABLE"])
+    if merged.get("AS_OF_DATE"):
+        value = merged["AS_OF_DATE"]
+        try:
+            s.as_of_date = value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError as exc:
+            raise ConfigError(f"AS_OF_DATE: expected YYYY-MM-DD, got {value!r}") from exc
+    if "LOG_LEVEL" in merged:
+        s.log_level = str(merged["LOG_LEVEL"]).upper()
+    if "SMART_CLIENT_ID" in merged:
+        s.smart_client_id = str(merged["SMART_CLIENT_ID"])
+    return s
