@@ -78,6 +78,10 @@ class Settings:
     log_level: str = "INFO"
     smart_client_id: str = "mmcds-evidence-viewer"
     raw: dict[str, Any] = field(default_factory=dict)
+    # JWT signature algorithms accepted from CDS clients (asymmetric only; see security/jwt_auth.py).
+    jwt_algorithms: list[str] = field(
+        default_factory=lambda: ["ES384", "RS384", "ES256", "ES512", "RS256", "RS512", "PS256", "PS384", "PS512"]
+    )
 
 
 KEYS = (
@@ -85,6 +89,7 @@ KEYS = (
     "TENANT_ALLOWLIST", "JWT_LEEWAY_S", "FHIR_TIMEOUT_S", "FHIR_DEADLINE_S", "FHIR_MAX_PAGES",
     "CAR_T_AVAILABLE", "UNAVAILABLE_AGENTS", "DATA_DIR", "MAX_BODY_BYTES", "CORS_ORIGINS",
     "AS_OF_DATE", "LOG_LEVEL", "SMART_CLIENT_ID",
+    "JWT_ALGORITHMS",
 )
 
 
@@ -136,4 +141,10 @@ def load_settings(config: Mapping[str, Any] | None = None, environ: Mapping[str,
         s.log_level = str(merged["LOG_LEVEL"]).upper()
     if "SMART_CLIENT_ID" in merged:
         s.smart_client_id = str(merged["SMART_CLIENT_ID"])
+    if "JWT_ALGORITHMS" in merged:
+        algs = [a.upper() for a in _list("JWT_ALGORITHMS", merged["JWT_ALGORITHMS"])]
+        bad = [a for a in algs if a[:2] not in ("ES", "RS", "PS")]
+        if bad or not algs:
+            raise ConfigError(f"JWT_ALGORITHMS: only asymmetric ES*/RS*/PS* algorithms allowed, got {bad or algs}")
+        s.jwt_algorithms = algs
     return s

@@ -1,0 +1,396 @@
+"""The durable store: audit of every card issued, clinician feedback, and seen JWT ids.
+
+SQLAlchemy 2 Core so one code path serves SQLite (the embedded default: one file, WAL, safe under
+several gunicorn worker processes) and PostgreSQL (`postgresql+psycopg://…`, for several replicas).
+Nothing here holds patient data: card and suggestion uuids we generated, rule ids, a sha256 of the
+inputs the caller computed, timings, and feedback outcomes with coded override reasons only (the
+free-text `userComment` may hold anything a clinician typed, so it is never stored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import weakref
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+
+SCHEMA_VERSION = 1
+# Prune expired JWT ids at most this often per process (a DELETE on every request is wasted work).
+JTI_PRUNE_INTERVAL_S = 60.0
+_MAX_ID = 200  # longest uuid/id string we keep; longer values are cut (they are ours or opaque ids)
+
+metadata = MetaData()
+
+meta_table = Table(
+    "mmcds_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
+audit_table = Table(
+    "mmcds_audit_card",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),  # epoch seconds, UTC
+    Column("hook_instance", String(_MAX_ID), nullable=False),
+    Column("service_id", String(100), nullable=False),
+    Column("hook", String(100), nullable=False),
+    Column("card_uuid", String(_MAX_ID), nullable=False),
+    Column("rule_id", String(200)),
+    Column("kind", String(50)),
+    Column("code", String(200)),
+    Column("suggestion_uuids", Text, nullable=False, default="[]"),  # JSON list
+    Column("knowledge_version", String(100)),
+    Column("input_hash", String(128), nullable=False),
+    Column("timings_ms", Text, nullable=False, default="{}"),  # JSON object
+    UniqueConstraint("card_uuid", name="uq_mmcds_audit_card_uuid"),
+)
+
+feedback_table = Table(
+    "mmcds_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", Float, nullable=False),
+    Column("service_id", String(100), nullable=False),
+    Column("card_uuid", String(_MAX_ID), nullable=False, index=True),
+    Column("outcome", String(20), nullable=False),
+    Column("accepted_suggestions", Text, nullable=False, default="[]"),  # JSON list of ids
+    Column("override_system", String(500)),
+    Column("override_code", String(200)),
+    Column("outcome_timestamp", String(64), nullable=False),
+)
+
+jti_table = Table(
+    "mmcds_jti",
+    metadata,
+    Column("issuer", String(500), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),  # epoch seconds
+)
+
+
+def _clip(value: Any, n: int = _MAX_ID) -> str:
+    return str(value)[:n]
+
+
+def _is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    u = make_url(url)
+    db = u.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def _setup_sqlite(engine: Engine) -> None:
+    """WAL + busy timeout + `BEGIN IMMEDIATE`.
+
+    pysqlite starts transactions lazily and upgrades a read lock to a write lock mid-transaction;
+    under several processes that upgrade fails at once with "database is locked" regardless of
+    busy_timeout. Taking the write lock at BEGIN makes writers queue on busy_timeout instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        for _ in range(50):  # switching to WAL needs a moment without other writers
+            try:
+                cur.execute("PRAGMA journal_mode = WAL")
+                break
+            except Exception:  # noqa: BLE001 - sqlite3.OperationalError: locked; retry briefly
+                time.sleep(0.05)
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker (gunicorn --preload) must not reuse the parent's pooled connections."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Store:
+    """Audit, feedback and JWT-replay store; one per process, thread-safe (pooled connections)."""
+
+    def __init__(self, database_url: str, *, schema: str | None = None) -> None:
+        """`schema` (PostgreSQL only) places the tables in that schema, e.g. one per test run."""
+        self.database_url = database_url
+        self.is_sqlite = _is_sqlite(database_url)
+        self.schema = None if self.is_sqlite else schema
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if self.is_sqlite:
+            path = _sqlite_file(database_url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs.update(pool_size=5, max_overflow=20, pool_timeout=30)
+        engine = create_engine(database_url, **kwargs)
+        if self.is_sqlite:
+            _setup_sqlite(engine)
+        if self.schema:
+            engine = engine.execution_options(schema_translate_map={None: self.schema})
+        self.engine = engine
+        _ENGINES.add(engine)
+        self._last_prune = 0.0
+        self._prune_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- schema
+    def create_schema(self) -> None:
+        """Create the tables if missing and record the schema version; safe to run concurrently."""
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Serialise concurrent migrations (several replicas starting at once).
+                conn.execute(text("SELECT pg_advisory_xact_lock(7420531)"))
+                if self.schema:
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            metadata.create_all(conn, checkfirst=True)
+            current = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
+            if current is None:
+                conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(current) > SCHEMA_VERSION:
+                raise RuntimeError(f"store schema version {current} is newer than this code ({SCHEMA_VERSION})")
+            elif int(current) < SCHEMA_VERSION:  # future migrations step from `current` up to SCHEMA_VERSION here
+                conn.execute(
+                    meta_table.update().where(meta_table.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+                )
+
+    def schema_version(self) -> int | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
+        return None if value is None else int(value)
+
+    def drop_schema(self) -> None:
+        """Drop our tables (tests); for a PostgreSQL `schema`, drop the whole schema."""
+        with self.engine.begin() as conn:
+            if self.schema:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            else:
+                metadata.drop_all(conn, checkfirst=True)
+
+    def ping(self) -> bool:
+        """True when the database answers (readiness probe); never raises."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+            return True
+        except Exception:  # noqa: BLE001 - any driver error means "not ready"
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------- audit
+    def record_audit(
+        self,
+        *,
+        hook_instance: str,
+        service_id: str,
+        hook: str,
+        cards: list[dict],
+        input_hash: str,
+        timings_ms: dict[str, float],
+        knowledge_version: str,
+    ) -> None:
+        """One row per card; only ids we generated and rule metadata, never card text."""
+        now = time.time()
+        timings = json.dumps({str(k): round(float(v), 3) for k, v in (timings_ms or {}).items()})
+        rows = []
+        for card in cards or []:
+            if not isinstance(card, dict) or not card.get("uuid"):
+                continue
+            ext = (card.get("extension") or {}).get("org.mmcds.card") or {}
+            suggestions = [s.get("uuid") for s in card.get("suggestions") or [] if isinstance(s, dict) and s.get("uuid")]
+            code = ext.get("code")
+            rows.append(
+                {
+                    "created_at": now,
+                    "hook_instance": _clip(hook_instance or ""),
+                    "service_id": _clip(service_id, 100),
+                    "hook": _clip(hook, 100),
+                    "card_uuid": _clip(card["uuid"]),
+                    "rule_id": _clip(ext["ruleId"]) if ext.get("ruleId") else None,
+                    "kind": _clip(ext["kind"], 50) if ext.get("kind") else None,
+                    "code": _clip(code) if isinstance(code, str) else None,
+                    "suggestion_uuids": json.dumps([_clip(s) for s in suggestions]),
+                    "knowledge_version": _clip(ext.get("knowledgeVersion") or knowledge_version or "", 100),
+                    "input_hash": _clip(input_hash, 128),
+                    "timings_ms": timings,
+                }
+            )
+        if rows:
+            self._insert_ignoring_duplicates(audit_table, rows)
+
+    def _insert_ignoring_duplicates(self, table: Table, rows: list[dict]) -> None:
+        """Insert rows, skipping those whose unique key exists (a retried request is not an error)."""
+        stmt = self._dialect_insert(table).on_conflict_do_nothing()
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
+
+    def _dialect_insert(self, table: Table) -> Any:
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        return insert(table)
+
+    # ---------------------------------------------------------------- feedback
+    def record_feedback(self, service_id: str, items: list[dict]) -> int:
+        """Store validated CDS Hooks feedback items; returns how many were stored."""
+        now = time.time()
+        rows = []
+        for item in items:
+            reason = (item.get("overrideReason") or {}).get("reason") or {}
+            accepted = [_clip(s.get("id")) for s in item.get("acceptedSuggestions") or [] if isinstance(s, dict)]
+            rows.append(
+                {
+                    "received_at": now,
+                    "service_id": _clip(service_id, 100),
+                    "card_uuid": _clip(item["card"]),
+                    "outcome": _clip(item["outcome"], 20),
+                    "accepted_suggestions": json.dumps(accepted),
+                    "override_system": _clip(reason["system"], 500) if isinstance(reason.get("system"), str) else None,
+                    "override_code": _clip(reason["code"]) if isinstance(reason.get("code"), str) else None,
+                    "outcome_timestamp": _clip(item.get("outcomeTimestamp") or "", 64),
+                }
+            )
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(feedback_table.insert(), rows)
+        return len(rows)
+
+    def feedback_report(self) -> dict:
+        """CONTRACT shape: `{"total", "byRule": {rule: {"accepted", "overridden"}}, "unknownCards"}`.
+
+        Feedback reaches its rule through the audit row of the card; feedback whose card uuid was
+        never audited (another deployment, a lost audit, a forged uuid) counts as unknown.
+        """
+        f, a = feedback_table, audit_table
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(f)).scalar() or 0
+            rows = conn.execute(
+                select(a.c.rule_id, f.c.outcome, func.count())
+                .select_from(f.join(a, a.c.card_uuid == f.c.card_uuid))
+                .group_by(a.c.rule_id, f.c.outcome)
+            ).all()
+            unknown = (
+                conn.execute(
+                    select(func.count())
+                    .select_from(f.outerjoin(a, a.c.card_uuid == f.c.card_uuid))
+                    .where(a.c.id.is_(None))
+                ).scalar()
+                or 0
+            )
+        by_rule: dict[str, dict[str, int]] = {}
+        for rule_id, outcome, count in rows:
+            entry = by_rule.setdefault(rule_id or "(none)", {"accepted": 0, "overridden": 0})
+            if outcome in entry:
+                entry[outcome] += int(count)
+        return {"total": int(total), "byRule": dict(sorted(by_rule.items())), "unknownCards": int(unknown)}
+
+    def audit_rows(self, hook_instance: str | None = None) -> list[dict]:
+        """Audit rows as dicts (tests, support); JSON columns decoded."""
+        stmt = select(audit_table).order_by(audit_table.c.id)
+        if hook_instance is not None:
+            stmt = stmt.where(audit_table.c.hook_instance == hook_instance)
+        with self.engine.connect() as conn:
+            out = [dict(r._mapping) for r in conn.execute(stmt)]
+        for row in out:
+            row["suggestion_uuids"] = json.loads(row["suggestion_uuids"] or "[]")
+            row["timings_ms"] = json.loads(row["timings_ms"] or "{}")
+        return out
+
+    def feedback_rows(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            out = [dict(r._mapping) for r in conn.execute(select(feedback_table).order_by(feedback_table.c.id))]
+        for row in out:
+            row["accepted_suggestions"] = json.loads(row["accepted_suggestions"] or "[]")
+        return out
+
+    # ---------------------------------------------------------------- JWT replay
+    def claim_jti(self, issuer: str, jti: str, expires_at: datetime) -> bool:
+        """Record a token id; False when this issuer's `jti` was already seen (a replay).
+
+        Atomic in the database (primary key + ON CONFLICT DO NOTHING), so it holds across worker
+        processes and, on PostgreSQL, across replicas. Expired ids are pruned now and then.
+        """
+        exp = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
+        row = {"issuer": issuer[:500], "jti": jti[:255], "expires_at": int(exp.timestamp()) + 1}
+        self._maybe_prune()
+        stmt = self._dialect_insert(jti_table).values(**row).on_conflict_do_nothing().returning(jti_table.c.jti)
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(stmt).first() is not None
+        except IntegrityError:
+            return False
+
+    def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < JTI_PRUNE_INTERVAL_S or not self._prune_lock.acquire(blocking=False):
+            return
+        try:
+            self._last_prune = now
+            self.prune_jti()
+        finally:
+            self._prune_lock.release()
+
+    def prune_jti(self, now: float | None = None) -> int:
+        """Delete token ids whose token has expired (a replay of those fails on `exp` anyway)."""
+        cutoff = int(time.time() if now is None else now)
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(jti_table).where(jti_table.c.expires_at < cutoff))
+        return max(result.rowcount or 0, 0)
+
+
+def migrate(database_url: str, *, schema: str | None = None) -> int:
+    """Create or upgrade the store schema (a deployment step); returns the schema version."""
+    store = Store(database_url, schema=schema)
+    try:
+        store.create_schema()
+        return store.schema_version() or SCHEMA_VERSION
+    finally:
+        store.dispose()
+
