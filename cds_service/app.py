@@ -1,0 +1,87 @@
+"""The Flask application factory: wires settings, knowledge, store and the HTTP blueprints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from cds_service.config import Settings, load_settings
+from cds_service.knowledge.loader import Knowledge, default_knowledge
+from cds_service.pipeline import HookResult
+from cds_service.store.db import Store
+
+log = logging.getLogger("cds_service.app")
+
+
+@dataclass
+class Runtime:
+    """What every request needs, built once per process."""
+
+    settings: Settings
+    knowledge: Knowledge
+    store: Store | None
+
+    def audit(self, result: HookResult) -> None:
+        """Keep a durable record of what was said; an audit failure must not lose the answer."""
+        if self.store is None:
+            return
+        try:
+            self.store.record_audit(
+                hook_instance=result.hook_instance,
+                service_id=result.service.id,
+                hook=result.service.hook,
+                cards=result.response["cards"],
+                input_hash=result.input_hash,
+                timings_ms=result.timings_ms,
+                knowledge_version=self.knowledge.version,
+            )
+        except Exception as exc:  # the EHR still gets its cards; ops see the error
+            log.error("audit write failed", extra={"error_type": type(exc).__name__})
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    settings = load_settings(config)
+    from cds_service.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    knowledge = default_knowledge()
+    store = Store(settings.database_url)
+    store.create_schema()
+    runtime = Runtime(settings=settings, knowledge=knowledge, store=store)
+
+    app = Flask("cds_service")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["mmcds"] = runtime
+
+    from cds_service.http import auth, cors, discovery, errors, feedback, hooks, ops
+
+    errors.install(app)
+    cors.install(app, settings)
+    auth.install(app, lambda: runtime)
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(feedback.bp)
+    app.register_blueprint(ops.bp)
+    for optional in ("sandbox", "smart", "openapi"):
+        _register_optional(app, optional)
+    if settings.auth_mode == "none":
+        log.warning("AUTH_MODE=none: CDS client JWTs are NOT verified (development and tests only)")
+    return app
+
+
+def _register_optional(app: Flask, name: str) -> None:
+    """Blueprints of the integrator pages, present once their module is in the package."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"cds_service.http.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"cds_service.http.{name}":
+            raise
+        return
+    app.register_blueprint(module.bp)

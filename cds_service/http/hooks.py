@@ -1,0 +1,60 @@
+"""`POST /cds-services/{id}`: parse, run the pipeline, audit, answer (CONTRACT error codes)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+
+from cds_service import metrics
+from cds_service.hooks.registry import SERVICES
+from cds_service.http.errors import error_response, json_response
+from cds_service.pipeline import HookError, run
+
+log = logging.getLogger("cds_service.hooks")
+bp = Blueprint("hooks", __name__)
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def parse_json_body() -> object:
+    """The body as JSON, or a HookError (415 not JSON, 400 malformed)."""
+    mimetype = (request.mimetype or "").lower()
+    if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
+        raise HookError(415, "unsupported media type", "send the request as application/json")
+    raw = request.get_data(cache=False)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise HookError(400, "malformed JSON", f"the body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+
+
+@bp.post("/cds-services/<service_id>")
+def invoke(service_id: str) -> Response:
+    started = time.perf_counter()
+    runtime = current_app.extensions["mmcds"]
+    label = service_id if service_id in SERVICES else "unknown"
+    try:
+        if service_id not in SERVICES:
+            raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
+        body = parse_json_body()
+        result = run(service_id, body, runtime.settings, runtime.knowledge, base_url=request.host_url)
+    except HookError as exc:
+        metrics.observe_hook(label, exc.status, time.perf_counter() - started)
+        log.info("hook refused", extra={"service": label, "status": exc.status, "error": exc.error})
+        return error_response(exc.status, exc.error, exc.detail, extra=exc.body() if exc.operation_outcome else None)
+
+    cards = result.response["cards"]
+    if result.gathered is not None and result.gathered.fetched:
+        metrics.observe_fetch(label, result.timings_ms.get("gather", 0.0) / 1000, len(result.gathered.problems))
+    runtime.audit(result)
+    elapsed = time.perf_counter() - started
+    metrics.observe_hook(label, 200, elapsed, cards)
+    log.info(
+        "hook answered",
+        extra={"service": label, "status": 200, "cards": len(cards), "ms": round(elapsed * 1000, 2),
+               "fhir_calls": result.gathered.fhir_calls if result.gathered else 0},
+    )
+    return json_response(result.response)

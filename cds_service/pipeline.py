@@ -1,0 +1,167 @@
+"""One CDS Hooks call, end to end, without HTTP: the pipeline the server and `evaluate` share.
+
+validate → gather → normalise (record) → derive state (clinical) → rules → render → validate
+response. Each stage is a function of plain data; this module only strings them together and
+times them. Errors the EHR caused become `HookError` with the CONTRACT status codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import orjson
+
+from cds_service.clinical.state import derive_state
+from cds_service.config import Settings
+from cds_service.gather.gather import DataUnavailable, GatherResult, gather
+from cds_service.hooks import schemas
+from cds_service.hooks.registry import SERVICES, Service
+from cds_service.knowledge.loader import Knowledge
+from cds_service.record.drafts import read_draft_orders
+from cds_service.record.normalise import build_record
+from cds_service.render.orders import order_cards
+from cds_service.render.patient_view import patient_view_cards
+from cds_service.render.state_card import state_card
+
+log = logging.getLogger("cds_service.pipeline")
+
+
+class HookError(Exception):
+    """A request the service cannot answer with cards; `status` is the HTTP status to send."""
+
+    def __init__(self, status: int, error: str, detail: str, operation_outcome: bool = False):
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.operation_outcome = operation_outcome
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.error, "detail": self.detail}
+        if self.operation_outcome:
+            body["operationOutcome"] = {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "not-found", "diagnostics": self.detail}],
+            }
+        return body
+
+
+@dataclass
+class HookResult:
+    response: dict[str, Any]
+    service: Service
+    hook_instance: str
+    input_hash: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    gathered: GatherResult | None = None
+    dropped_cards: int = 0
+
+
+def input_hash(request: dict[str, Any]) -> str:
+    """A hash of what the decision was made on, without the EHR's access token."""
+    safe = {k: v for k, v in request.items() if k != "fhirAuthorization"}
+    return hashlib.sha256(orjson.dumps(safe, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def validate_request(service_id: str, request: Any) -> Service:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
+    if not isinstance(request, dict):
+        raise HookError(400, "invalid request", "the body must be a JSON object")
+    problems = schemas.errors("request", request)
+    if problems:
+        raise HookError(400, "invalid request", "; ".join(problems))
+    if request["hook"] != service.hook:
+        raise HookError(400, "wrong hook", f"service '{service.id}' answers '{service.hook}', not '{request['hook']}'")
+    problems = schemas.errors(schemas.HOOK_CONTEXT_SCHEMA[service.hook], request["context"])
+    if problems:
+        raise HookError(400, "invalid context", "; ".join(f"context {p}" for p in problems))
+    return service
+
+
+def today(settings: Settings) -> date:
+    return settings.as_of_date or date.today()
+
+
+def evidence_link(base_url: str | None) -> dict[str, Any] | None:
+    """The SMART app with the full evidence view, linked from the options card."""
+    if not base_url:
+        return None
+    return {"label": "Full evidence view (SMART app)", "url": f"{base_url.rstrip('/')}/smart/launch", "type": "smart"}
+
+
+def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
+        base_url: str | None = None) -> HookResult:
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    service = validate_request(service_id, request)
+    mark = time.perf_counter()
+    timings["validate"] = (mark - t0) * 1000
+
+    try:
+        gathered = gather(request, service.prefetch, settings)
+    except DataUnavailable as exc:
+        raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True) from exc
+    timings["gather"] = (time.perf_counter() - mark) * 1000
+    mark = time.perf_counter()
+
+    as_of = today(settings)
+    record = build_record(gathered.resources, as_of, knowledge)
+    timings["record"] = (time.perf_counter() - mark) * 1000
+    mark = time.perf_counter()
+
+    state = derive_state(record, as_of)
+    for key in gathered.missing:
+        note = f"{key}: not available ({gathered.problems.get(key, 'absent')})"
+        if note not in state.missing:
+            state.missing.append(note)
+    timings["state"] = (time.perf_counter() - mark) * 1000
+    mark = time.perf_counter()
+
+    cards: list[dict[str, Any]] = []
+    if service.hook == "patient-view":
+        if state.multiple_myeloma:
+            cards.append(state_card(state, knowledge))
+            cards.extend(patient_view_cards(state, knowledge, settings))
+            link = evidence_link(settings.public_base_url or base_url)
+            for card in cards:
+                if link and card.get("extension", {}).get("org.mmcds.card", {}).get("kind") == "options":
+                    card.setdefault("links", []).append(dict(link))
+    else:
+        drafts = read_draft_orders(request["context"], knowledge, service.hook)
+        if state.multiple_myeloma:
+            cards.extend(order_cards(state, drafts, knowledge, settings, service.hook, record=record))
+    timings["rules"] = (time.perf_counter() - mark) * 1000
+    mark = time.perf_counter()
+
+    response: dict[str, Any] = {"cards": cards}
+    dropped = 0
+    if schemas.check_response(response):
+        # A card we built wrongly is our bug: keep the valid ones, log the rest, never send invalid JSON.
+        good = []
+        for card in cards:
+            errs = schemas.check_response({"cards": [card]})
+            if errs:
+                dropped += 1
+                rule = card.get("extension", {}).get("org.mmcds.card", {}).get("ruleId")
+                log.error("invalid card dropped", extra={"ruleId": rule, "errors": errs})
+            else:
+                good.append(card)
+        response = {"cards": good}
+    timings["validate_response"] = (time.perf_counter() - mark) * 1000
+    timings["total"] = (time.perf_counter() - t0) * 1000
+    return HookResult(
+        response=response,
+        service=service,
+        hook_instance=str(request.get("hookInstance")),
+        input_hash=input_hash(request),
+        timings_ms={k: round(v, 3) for k, v in timings.items()},
+        gathered=gathered,
+        dropped_cards=dropped,
+    )

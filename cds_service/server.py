@@ -1,0 +1,61 @@
+"""Run the app under gunicorn from Python, with settings measured on a 2-core machine.
+
+gthread workers: CPU-bound in prefetch mode, but threads pay off while waiting on the EHR's FHIR
+server (stack notes: 2×16 threads served 4.5× the sync figure at 50 ms per FHIR call).
+`preload_app` loads the knowledge once and shares it across workers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+def default_workers() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
+def gunicorn_options(host: str, port: int, workers: int | None = None, threads: int | None = None) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers or default_workers(),
+        "worker_class": "gthread",
+        "threads": threads or 4,
+        "keepalive": 2,
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "preload_app": True,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "child_exit": _child_exit,
+    }
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+class _Server(BaseApplication):
+    def __init__(self, options: dict[str, Any]):
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from cds_service.app import create_app
+
+        return create_app()
+
+
+def run_gunicorn(host: str, port: int, workers: int | None = None, threads: int | None = None) -> int:
+    _Server(gunicorn_options(host, port, workers, threads)).run()
+    return 0
