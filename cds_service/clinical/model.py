@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from cds_service.record.model import ProgressionEvent
+
 AgentStatus = Literal["exposed", "refractory"]
 ClassStatus = Literal["naive", "exposed", "refractory"]
 
@@ -75,6 +77,9 @@ class TransplantState:
     salvage_asct: Literal["candidate", "discuss", "not-recommended"] | None = None
     transplant_eligible: bool | None = None  # for a first ASCT in a never-transplanted patient
     sources: list[str] = field(default_factory=list)
+    # why salvage_asct has its value (both thresholds, seeds 002/003), for the state card
+    salvage_reason: str = ""
+    threshold_003_months: int | None = None  # 36, or 24 without maintenance (003 [2A])
 
     def to_contract(self) -> dict[str, Any]:
         return {
@@ -116,6 +121,8 @@ class ClinicalState:
     insufficient_data: bool = False
     missing: list[str] = field(default_factory=list)  # what data was missing, for the cards
     as_of: date | None = None
+    # progression episodes (date, kind, source, detail) that the derivation used, for the cards
+    progression_events: list[ProgressionEvent] = field(default_factory=list)
 
     @property
     def prior_lines(self) -> int:

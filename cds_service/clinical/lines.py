@@ -1,0 +1,377 @@
+"""Per-agent exposure courses and IMWG lines of therapy.
+
+Sources: Rajkumar SV, Richardson P, San Miguel JF. Blood 2015;126(7):921-922 (lines of therapy);
+Rajkumar SV et al. Blood 2011;117(18):4691-4695; CLINICAL_LOGIC §1.
+
+Operational decisions (each a reading of the IMWG text, kept in one place so it can be reviewed):
+- Only records with an `agent` that is not a steroid define courses and lines; steroids only
+  appear in line labels (dexamethasone is in nearly every regimen and says nothing about class).
+- Records of one agent merge into one course when the gap between them is ≤ 60 days
+  (per-cycle requests, per-dose administrations, drug holidays); a statement's period is a course.
+- A new line starts when (a) an agent not yet in the line is added or substituted, (b) after a
+  progression episode any new course starts, or (c) treatment restarts after > 90 days with no
+  anti-myeloma agent (treatment-free interval).
+- Not a new line: agents started within 35 days of the line start (regimen assembled over the
+  first cycle), dropping agents, resuming an agent of the line after a holiday, a planned ASCT
+  (incl. a tandem within 6 months), and maintenance / consolidation: after an ASCT, agents of the
+  line or the usual maintenance agents started ≤ ~6 months after it; without ASCT, agents of the
+  line restarted ≤ ~6 months after induction — in both cases only with no progression between.
+- Melphalan / cyclophosphamide given around an ASCT (60 days before to 3 days after) are
+  conditioning / mobilisation, part of the transplant, never a new line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from cds_service.clinical.model import TherapyLine
+from cds_service.record.model import MedicationUse, TransplantEvent
+
+STEROIDS = frozenset({"dexamethasone", "prednisone", "prednisolone", "methylprednisolone"})
+MAINTENANCE_AGENTS = frozenset({"lenalidomide", "thalidomide", "bortezomib", "ixazomib"})
+CONDITIONING_AGENTS = frozenset({"melphalan", "cyclophosphamide"})
+SKIP_STATUSES = frozenset({"entered-in-error", "not-taken", "not-done", "cancelled", "draft", "intended"})
+
+COURSE_GAP_DAYS = 60
+TREATMENT_FREE_DAYS = 90
+ASSEMBLY_DAYS = 35
+MAINTENANCE_WINDOW_DAYS = 183
+TANDEM_DAYS = 183
+# A progression must come at least this long after a start to be "on" it; earlier it is the
+# progression that led to the start (charting lags of days to weeks are common).
+MIN_ON_TREATMENT_DAYS = 21
+# A progression dated shortly after the next line started still ended the previous line.
+PROGRESSION_LAG_DAYS = 14
+
+
+@dataclass
+class Course:
+    """One continuous exposure to one agent (merged from one or more chart records)."""
+
+    agent: str
+    start: date
+    end: date  # last known dose day; as_of when ongoing
+    ongoing: bool = False
+    stop_reason: str = "unknown"
+    stop_reason_text: str | None = None
+    end_known: bool = True
+    sources: list[str] = field(default_factory=list)
+    conditioning: bool = False
+    lines: list[int] = field(default_factory=list)
+    maintenance_from: date | None = None  # set when the course is (partly) maintenance
+
+
+@dataclass
+class _Line:
+    start: date
+    courses: list[Course] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    asct: list[date] = field(default_factory=list)
+    asct_sources: list[str] = field(default_factory=list)
+
+    @property
+    def activity_end(self) -> date:
+        ends = [c.end for c in self.courses] + list(self.asct)
+        return max(ends) if ends else self.start
+
+
+def _record_dates(m: MedicationUse, as_of: date) -> tuple[date, date, bool, bool] | None:
+    """(start, end, ongoing, end_known) of one record, or None when it cannot be placed in time."""
+    start = m.start if isinstance(m.start, date) else None
+    end = m.end if isinstance(m.end, date) else None
+    if start is None:
+        start = end
+    if start is None or start > as_of:
+        return None  # undated, or planned in the future: not received yet
+    status = (m.status or "").lower()
+    if m.ongoing:
+        return start, max(as_of, start), True, True
+    if end is not None:
+        if end >= as_of and status not in ("completed", "stopped"):
+            return start, as_of, True, True
+        return start, max(end, start), False, True
+    if m.kind == "administration":
+        return start, start, False, True
+    if status in ("active", "on-hold", "in-progress") and (
+        m.kind == "statement" or (as_of - start).days <= TREATMENT_FREE_DAYS
+    ):
+        return start, as_of, True, True
+    if m.kind == "request":
+        return start, min(start + timedelta(days=27), as_of), False, False
+    return start, start, False, False
+
+
+def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course], list[Course], list[str]]:
+    """Merge records into per-agent courses → (anti-myeloma courses, steroid courses, undated agents)."""
+    by_agent: dict[str, list[tuple[date, date, bool, bool, MedicationUse]]] = {}
+    undated: list[str] = []
+    for m in meds or []:
+        if not isinstance(m, MedicationUse) or not m.agent or m.kind == "draft":
+            continue
+        if (m.status or "").lower() in SKIP_STATUSES:
+            continue
+        placed = _record_dates(m, as_of)
+        if placed is None:
+            if not (isinstance(m.start, date) and m.start > as_of) and m.agent not in STEROIDS:
+                undated.append(m.agent)
+            continue
+        by_agent.setdefault(m.agent, []).append((*placed, m))
+    courses: list[Course] = []
+    steroids: list[Course] = []
+    for agent, recs in by_agent.items():
+        recs.sort(key=lambda r: (r[0], r[1]))
+        groups: list[list[tuple[date, date, bool, bool, MedicationUse]]] = []
+        group_end: date | None = None
+        for rec in recs:
+            if groups and group_end is not None and rec[0] <= group_end + timedelta(days=COURSE_GAP_DAYS):
+                groups[-1].append(rec)
+                group_end = max(group_end, rec[1])
+            else:
+                groups.append([rec])
+                group_end = rec[1]
+        for g in groups:
+            last = max(g, key=lambda r: (r[1], r[0], r[4].stop_reason != "unknown"))
+            ongoing = any(r[2] for r in g)
+            c = Course(
+                agent=agent,
+                start=min(r[0] for r in g),
+                end=max(as_of, last[1]) if ongoing else last[1],
+                ongoing=ongoing,
+                end_known=last[3],
+                sources=list(dict.fromkeys(r[4].source for r in g)),
+            )
+            prog = [r[4] for r in g if r[4].stop_reason == "progression"]
+            if prog:
+                c.stop_reason = "progression"
+                c.stop_reason_text = prog[-1].stop_reason_text
+            elif not ongoing:
+                c.stop_reason = last[4].stop_reason or "unknown"
+                c.stop_reason_text = last[4].stop_reason_text
+            (steroids if agent in STEROIDS else courses).append(c)
+    courses.sort(key=lambda c: (c.start, c.agent))
+    steroids.sort(key=lambda c: (c.start, c.agent))
+    return courses, steroids, sorted(set(undated))
+
+
+def _progression_between(prog_dates: list[date], after: date, until: date) -> date | None:
+    for p in prog_dates:
+        if after < p <= until:
+            return p
+    return None
+
+
+def _near_asct(c: Course, asct_dates: list[date]) -> bool:
+    return c.agent in CONDITIONING_AGENTS and any(
+        a - timedelta(days=60) <= c.start <= a + timedelta(days=3) for a in asct_dates
+    )
+
+
+def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates: list[date]) -> list[_Line]:
+    """Assign courses (and dated ASCTs) to IMWG lines; see the module docstring for the rules."""
+    asct_events = sorted((t.date, t.source) for t in asct if isinstance(t.date, date))
+    asct_dates = [d for d, _ in asct_events]
+    lines: list[_Line] = []
+
+    def add_asct(d: date, src: str) -> None:
+        if lines:
+            cur = lines[-1]
+            if cur.asct and (d - cur.asct[-1]).days <= TANDEM_DAYS:
+                cur.asct.append(d)
+                cur.asct_sources.append(src)
+                return
+            if not cur.asct and d <= cur.activity_end + timedelta(days=MAINTENANCE_WINDOW_DAYS):
+                cur.asct.append(d)
+                cur.asct_sources.append(src)
+                return
+        lines.append(_Line(start=d, asct=[d], asct_sources=[src]))
+
+    def new_line(c: Course) -> None:
+        line = _Line(start=c.start)
+        if lines:
+            for prev_c in lines[-1].courses:  # agents continuing through the change
+                if prev_c.end > c.start + timedelta(days=7) and not prev_c.conditioning:
+                    line.courses.append(prev_c)
+                    if prev_c.agent not in line.agents:
+                        line.agents.append(prev_c.agent)
+        line.courses.append(c)
+        if c.agent not in line.agents:
+            line.agents.append(c.agent)
+        lines.append(line)
+
+    def join(line: _Line, c: Course, maintenance: bool = False) -> None:
+        line.courses.append(c)
+        if c.agent not in line.agents and not c.conditioning:
+            line.agents.append(c.agent)
+        if maintenance and c.maintenance_from is None:
+            c.maintenance_from = c.start
+
+    pending = list(asct_events)
+    for c in courses:
+        while pending and pending[0][0] <= c.start:
+            add_asct(*pending.pop(0))
+        if _near_asct(c, asct_dates):
+            c.conditioning = True
+            if lines:
+                join(lines[-1], c)
+            else:
+                new_line(c)
+            continue
+        if not lines:
+            new_line(c)
+            continue
+        cur = lines[-1]
+        gap = (c.start - cur.activity_end).days
+        prog = _progression_between(
+            prog_dates,
+            cur.start + timedelta(days=MIN_ON_TREATMENT_DAYS),
+            c.start + timedelta(days=PROGRESSION_LAG_DAYS),
+        )
+        line_agents = set(cur.agents)
+        if prog is None and (c.start - cur.start).days <= ASSEMBLY_DAYS:
+            join(cur, c)
+            continue
+        after_asct = bool(cur.asct) and cur.asct[-1] <= c.start <= cur.asct[-1] + timedelta(
+            days=MAINTENANCE_WINDOW_DAYS
+        )
+        if prog is None and after_asct and (c.agent in line_agents or c.agent in MAINTENANCE_AGENTS):
+            join(cur, c, maintenance=True)
+            continue
+        others_active = any(o.end >= c.start and not o.conditioning for o in cur.courses)
+        if (
+            prog is None
+            and c.agent in line_agents
+            and len(line_agents) >= 2
+            and not others_active
+            and gap <= MAINTENANCE_WINDOW_DAYS
+        ):
+            join(cur, c, maintenance=True)
+            continue
+        if prog is not None:
+            new_line(c)
+            continue
+        if gap > TREATMENT_FREE_DAYS:
+            new_line(c)
+            continue
+        if c.agent in line_agents:
+            join(cur, c)
+            continue
+        new_line(c)
+    for ev in pending:
+        add_asct(*ev)
+    for i, line in enumerate(lines, start=1):
+        for c in line.courses:
+            if i not in c.lines:
+                c.lines.append(i)
+    _mark_continuing_maintenance(lines)
+    return lines
+
+
+def _mark_continuing_maintenance(lines: list[_Line]) -> None:
+    """A single agent continuing > 60 days after all other agents of the line stopped is maintenance
+    (e.g. VRd → bortezomib stopped → lenalidomide alone). Continuous doublets (Rd) are not."""
+    for line in lines:
+        own = [c for c in line.courses if not c.conditioning]
+        agents = {c.agent for c in own}
+        if len(agents) < 2:
+            continue
+        for c in own:
+            if c.maintenance_from is not None:
+                continue
+            others = [o.end for o in own if o.agent != c.agent and o.start <= c.end]
+            if not others:
+                continue
+            others_end = max(others)
+            if c.start <= others_end and (c.end - others_end).days > COURSE_GAP_DAYS:
+                c.maintenance_from = others_end
+
+
+def _fmt(agents: list[str]) -> str:
+    return " + ".join(agents) if agents else "no recorded drugs"
+
+
+def finalize_lines(
+    raw: list[_Line], steroids: list[Course], episode_dates: list[date], as_of: date
+) -> list[TherapyLine]:
+    """Turn segmented lines into TherapyLine records: dates, label, how each line ended."""
+    out: list[TherapyLine] = []
+    used: set[date] = set()
+    for i, line in enumerate(raw):
+        nxt = raw[i + 1] if i + 1 < len(raw) else None
+        own = [c for c in line.courses]
+        is_last = nxt is None
+        ongoing = is_last and any(c.ongoing for c in own)
+        ends = [c.end for c in own] + list(line.asct)
+        end: date | None = max(ends) if ends else line.start
+        if nxt is not None and end is not None and end > nxt.start:
+            end = nxt.start
+        if ongoing:
+            end = None
+        # the progression that ended this line: after it started, before (or just after) the next
+        limit = nxt.start + timedelta(days=PROGRESSION_LAG_DAYS) if nxt else as_of + timedelta(days=1)
+        prog = None
+        for p in episode_dates:
+            if p in used:
+                continue
+            if line.start + timedelta(days=MIN_ON_TREATMENT_DAYS) < p <= limit:
+                prog = p
+                used.add(p)
+                break
+        if prog is not None:
+            ended_by = "progression"
+        elif ongoing:
+            ended_by = "ongoing"
+        else:
+            last_end = max((c.end for c in own if not c.conditioning), default=None)
+            final = [c for c in own if not c.conditioning and c.end == last_end]
+            reasons = {c.stop_reason for c in final} | (
+                {c.stop_reason for c in own if nxt is not None and c.end <= nxt.start and not c.conditioning}
+                if nxt is not None
+                else set()
+            )
+            if "toxicity" in reasons:
+                ended_by = "toxicity"
+            elif "progression" in reasons:
+                ended_by = "progression"
+            elif reasons == {"completed"}:
+                ended_by = "completed"
+            else:
+                ended_by = "unknown"
+        induction = [c.agent for c in own if c.maintenance_from is None or c.maintenance_from > c.start]
+        induction = list(dict.fromkeys(a for a in induction if a))
+        maint = list(dict.fromkeys(c.agent for c in own if c.maintenance_from is not None))
+        span_end = end or as_of
+        ster = list(
+            dict.fromkeys(
+                s.agent
+                for s in steroids
+                if line.start - timedelta(days=7) <= s.start <= span_end or s.start <= line.start <= s.end
+            )
+        )
+        parts = [_fmt([a for a in line.agents if a in induction or a not in maint] + ster)]
+        if line.asct:
+            parts.append("ASCT" if len(line.asct) == 1 else "tandem ASCT")
+        if maint:
+            parts.append(_fmt(maint) + " maintenance")
+        label = " → ".join(parts)
+        sources: list[str] = []
+        for c in own:
+            sources.extend(c.sources)
+        sources.extend(line.asct_sources)
+        out.append(
+            TherapyLine(
+                number=i + 1,
+                start=line.start,
+                end=end,
+                agents=list(line.agents),
+                label=label,
+                ongoing=ongoing,
+                includes_asct=bool(line.asct),
+                asct_date=line.asct[-1] if line.asct else None,
+                maintenance_agents=maint,
+                ended_by=ended_by,
+                progression_date=prog,
+                sources=list(dict.fromkeys(sources)),
+            )
+        )
+    return out

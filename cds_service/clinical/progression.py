@@ -1,0 +1,152 @@
+"""Progression evidence: charted events plus IMWG progressive disease computed from M-protein.
+
+Why a separate module: lines, refractoriness, response duration and salvage ASCT all hang on
+the same progression dates, so they are gathered once, de-duplicated into *episodes* and shared.
+
+Sources: IMWG response criteria (Kumar S et al., Lancet Oncol 2016;17:e328, via
+/work/shared/reference/terminology.md §4): PD = serum M-protein rise ≥ 25 % from the lowest value
+AND ≥ 0.5 g/dL absolute (≥ 1 g/dL when the nadir is ≥ 5 g/dL), confirmed on two consecutive
+assessments.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from cds_service.record.model import LabValue, MedicationUse, PatientRecord, ProgressionEvent
+
+# Events describing one relapse are charted on different days (lab rise, status note, relapse
+# diagnosis, medication stop); events closer than this are one episode dated by the earliest.
+EPISODE_WINDOW_DAYS = 45
+
+
+def _to_g_dl(v: LabValue) -> float | None:
+    """M-protein in g/dL whatever unit the lab used (g/L and mg/dL are common in Europe / US)."""
+    try:
+        value = float(v.value)
+    except (TypeError, ValueError):
+        return None
+    if value != value or value < 0:  # NaN or negative: unusable
+        return None
+    unit = (v.unit or "").strip().lower().replace(" ", "")
+    if unit in ("g/l", "gm/l"):
+        return value / 10.0
+    if unit in ("mg/dl",):
+        return value / 1000.0
+    if unit in ("mg/l",):
+        return value / 10000.0
+    return value  # g/dL or unitless: the LOINC 33358-3 default
+
+
+def _pd_threshold(nadir: float) -> float:
+    return 1.0 if nadir >= 5.0 else 0.5
+
+
+def _qualifies(value: float, nadir: float) -> bool:
+    rise = value - nadir
+    return rise >= _pd_threshold(nadir) - 1e-9 and (nadir <= 0 or rise >= 0.25 * nadir - 1e-9)
+
+
+def m_protein_progressions(values: list[LabValue]) -> list[ProgressionEvent]:
+    """IMWG PD episodes from a serum M-protein series.
+
+    Nadir = lowest value before the point. The PD date is the first qualifying value; it is
+    confirmed when the next value also qualifies. A qualifying value followed by a
+    non-qualifying one is a transient blip and ignored; a single qualifying *last* value is
+    accepted and the event says "unconfirmed". After a PD the nadir is re-set only once values
+    fall again (a response to the next therapy), so a continuing rise is one episode.
+    """
+    series: list[tuple[date, float, str]] = []
+    for v in values or []:
+        if not isinstance(getattr(v, "date", None), date):
+            continue
+        g = _to_g_dl(v)
+        if g is not None:
+            series.append((v.date, g, v.source))
+    series.sort(key=lambda t: t[0])
+    events: list[ProgressionEvent] = []
+    nadir: float | None = None
+    in_pd = False
+    prev: float | None = None
+    for i, (d, val, src) in enumerate(series):
+        if in_pd:
+            if prev is not None and val < prev:
+                in_pd = False
+                nadir = val
+            prev = val
+            continue
+        if nadir is not None and _qualifies(val, nadir):
+            nxt = series[i + 1] if i + 1 < len(series) else None
+            if nxt is not None and not _qualifies(nxt[1], nadir):
+                prev = val  # transient rise, not confirmed
+                continue
+            note = "confirmed by the next value" if nxt is not None else "single value, not yet confirmed"
+            events.append(
+                ProgressionEvent(
+                    date=d,
+                    source=src,
+                    kind="m-protein",
+                    detail=f"IMWG PD: serum M-protein {val:.2f} g/dL from nadir {nadir:.2f} g/dL ({note})",
+                )
+            )
+            in_pd = True
+            prev = val
+            continue
+        nadir = val if nadir is None else min(nadir, val)
+        prev = val
+    return events
+
+
+def _medication_progressions(meds: list[MedicationUse]) -> list[ProgressionEvent]:
+    """A medicine stopped for progression / no response dates a progression at its stop."""
+    out: list[ProgressionEvent] = []
+    for m in meds:
+        if m.agent and m.stop_reason == "progression" and isinstance(m.end, date):
+            out.append(
+                ProgressionEvent(
+                    date=m.end,
+                    source=m.source,
+                    kind="medication-status-reason",
+                    detail=f"{m.agent} stopped for progression / no response",
+                )
+            )
+    return out
+
+
+def _condition_progressions(record: PatientRecord) -> list[ProgressionEvent]:
+    out: list[ProgressionEvent] = []
+    for c in record.conditions:
+        if c.relapse and isinstance(c.onset, date):
+            out.append(
+                ProgressionEvent(date=c.onset, source=c.source, kind="condition-relapse", detail="myeloma in relapse")
+            )
+    return out
+
+
+def all_progression_events(record: PatientRecord) -> list[ProgressionEvent]:
+    """Every dated progression event: charted, from medication stops, relapse conditions, M-protein."""
+    events: list[ProgressionEvent] = [
+        e for e in (record.progressions or []) if isinstance(getattr(e, "date", None), date)
+    ]
+    events += _medication_progressions(record.medications or [])
+    events += _condition_progressions(record)
+    events += m_protein_progressions(record.m_protein or [])
+    seen: set[tuple[date, str, str]] = set()
+    unique: list[ProgressionEvent] = []
+    for e in sorted(events, key=lambda e: (e.date, e.kind, e.source)):
+        key = (e.date, e.kind, e.source)
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    return unique
+
+
+def episodes(events: list[ProgressionEvent]) -> list[list[ProgressionEvent]]:
+    """Group events into relapse episodes (chained within EPISODE_WINDOW_DAYS of the first)."""
+    out: list[list[ProgressionEvent]] = []
+    for e in sorted(events, key=lambda e: e.date):
+        if out and e.date - out[-1][0].date <= timedelta(days=EPISODE_WINDOW_DAYS):
+            out[-1].append(e)
+        else:
+            out.append([e])
+    return out

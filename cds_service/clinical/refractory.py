@@ -1,0 +1,199 @@
+"""Exposed / refractory per agent and per class, with the evidence a clinician can check.
+
+Sources: Rajkumar SV et al. Blood 2011;117(18):4691 (refractory = progression on therapy or
+within 60 days of the last dose; nonresponsive = < MR); Gandhi UH et al. Leukemia 2019
+(penta-refractory); CLINICAL_LOGIC §1; seeds 002 and 003 (lenalidomide maintenance, 6-month
+window).
+
+Operational decisions:
+- A progression episode counts against a course when it falls more than 21 days after the course
+  started (earlier it is the progression that led to the start) and no later than 60 days after
+  the last dose (or any time while the course is ongoing) — whatever the stop reason.
+- A course stopped with reason "progression" (no response / progression on it) is refractory
+  even when no separate progression date was charted.
+- Without a progression date nothing is refractory: the agent stays "exposed" and, when the chart
+  suggests an undated progression (stop without reason followed by new therapy), the missing
+  evidence is listed in `state.missing`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from cds_service.clinical.lines import MIN_ON_TREATMENT_DAYS, Course
+from cds_service.clinical.model import CLASS_AGENTS, AgentEvidence, ClassStatus
+
+REFRACTORY_DAYS = 60
+LEN_WINDOW_DAYS = 183  # "6 months" of seed 003
+
+
+def _d(x: date | None) -> str:
+    return x.isoformat() if x else "unknown date"
+
+
+def _lines_txt(c: Course) -> str:
+    return "line " + ", ".join(str(n) for n in c.lines) if c.lines else "no line"
+
+
+def course_progression(c: Course, episode_dates: list[date]) -> date | None:
+    """The first progression while on the course or ≤ 60 days after its last dose."""
+    for p in episode_dates:
+        if p <= c.start + timedelta(days=MIN_ON_TREATMENT_DAYS):
+            continue
+        if c.ongoing or p <= c.end + timedelta(days=REFRACTORY_DAYS):
+            return p
+    return None
+
+
+def agent_evidence(
+    courses: list[Course],
+    undated_agents: list[str],
+    episode_dates: list[date],
+    as_of: date,
+    missing: list[str],
+) -> dict[str, AgentEvidence]:
+    """One AgentEvidence per received agent (steroids excluded)."""
+    by_agent: dict[str, list[Course]] = {}
+    for c in courses:
+        by_agent.setdefault(c.agent, []).append(c)
+    out: dict[str, AgentEvidence] = {}
+    all_starts = sorted((c.start, c.agent) for c in courses)
+    for agent, cs in by_agent.items():
+        cs.sort(key=lambda c: c.start)
+        refractory: tuple[Course, date | None, str] | None = None
+        for c in cs:
+            p = course_progression(c, episode_dates)
+            if p is not None:
+                if c.ongoing or p <= c.end:
+                    why = f"progression on {_d(p)} while on {agent} ({_lines_txt(c)}, since {_d(c.start)})"
+                else:
+                    why = (
+                        f"progression on {_d(p)}, {(p - c.end).days} days after the last dose of {agent} "
+                        f"on {_d(c.end)} ({_lines_txt(c)}; ≤ 60 days)"
+                    )
+                if c.stop_reason == "toxicity":
+                    why += "; the stop for toxicity does not change this (IMWG 60-day rule)"
+                refractory = (c, p, why)
+            elif c.stop_reason == "progression":
+                txt = f" ({c.stop_reason_text})" if c.stop_reason_text else ""
+                refractory = (
+                    c,
+                    c.end if c.end_known else None,
+                    f"{agent} stopped on {_d(c.end)} for progression / no response{txt} ({_lines_txt(c)})",
+                )
+        last = cs[-1]
+        ongoing = any(c.ongoing for c in cs)
+        lines = sorted({n for c in cs for n in c.lines})
+        sources = list(dict.fromkeys(s for c in cs for s in c.sources))
+        first = cs[0].start
+        last_dose = None if ongoing else max(c.end for c in cs)
+        if refractory is not None:
+            c, p, why = refractory
+            out[agent] = AgentEvidence(agent, "refractory", lines, first, last_dose, ongoing, p, why, sources)
+            continue
+        # exposed: say why, and what is missing when the chart hints at an undated progression
+        if last.ongoing:
+            why = f"{agent} ongoing since {_d(last.start)} ({_lines_txt(last)}); no progression documented on it"
+        else:
+            later = [p for p in episode_dates if p > last.end]
+            reason = {
+                "toxicity": "stopped for toxicity",
+                "completed": "course completed",
+                "other": "stopped (other reason)",
+                "unknown": "stopped (reason not documented)",
+            }.get(last.stop_reason, "stopped")
+            if later:
+                gap = (later[0] - last.end).days
+                why = (
+                    f"{agent} {reason}, last dose {_d(last.end)} ({_lines_txt(last)}); next progression "
+                    f"{_d(later[0])} was {gap} days later (> 60 days)"
+                )
+            else:
+                why = (
+                    f"{agent} {reason}, last dose {_d(last.end)} ({_lines_txt(last)}); no progression documented since"
+                )
+                nxt = next((s for s, a in all_starts if a != agent and last.end - timedelta(days=7) <= s), None)
+                if (
+                    last.stop_reason in ("unknown", "other")
+                    and nxt is not None
+                    and (nxt - last.end).days <= REFRACTORY_DAYS
+                ):
+                    missing.append(
+                        f"{agent}: stopped {_d(last.end)} without a documented reason and new therapy began "
+                        f"{_d(nxt)}; no progression date recorded, so counted as exposed, not refractory"
+                    )
+            if not last.end_known:
+                missing.append(f"{agent}: end date not recorded (assumed one cycle after {_d(last.start)})")
+        out[agent] = AgentEvidence(agent, "exposed", lines, first, last_dose, ongoing, None, why, sources)
+    for agent in undated_agents:
+        if agent not in out:
+            out[agent] = AgentEvidence(
+                agent, "exposed", [], None, None, False, None, f"{agent} recorded without any date", []
+            )
+            missing.append(f"{agent}: recorded without dates; cannot be placed in a line or judged refractory")
+    return out
+
+
+def class_states(agents: dict[str, AgentEvidence]) -> dict[str, ClassStatus]:
+    """IMiD / PI / anti-CD38 always present; refractory if any agent of the class is."""
+    out: dict[str, ClassStatus] = {}
+    for cls, members in CLASS_AGENTS.items():
+        statuses = [agents[a].status for a in members if a in agents]
+        out[cls] = "refractory" if "refractory" in statuses else ("exposed" if statuses else "naive")
+    return out
+
+
+def penta_refractory(agents: dict[str, AgentEvidence]) -> bool:
+    """Lenalidomide, pomalidomide, bortezomib, carfilzomib and an anti-CD38 all refractory."""
+
+    def r(a: str) -> bool:
+        return a in agents and agents[a].status == "refractory"
+
+    return all(r(a) for a in ("lenalidomide", "pomalidomide", "bortezomib", "carfilzomib")) and (
+        r("daratumumab") or r("isatuximab")
+    )
+
+
+def len_recent_exposure(agents: dict[str, AgentEvidence], courses: list[Course], last_progression: date | None) -> bool:
+    """Lenalidomide stopped 60 days–6 months before the last progression (exposed by IMWG, but seed
+    003 advises lenalidomide-based therapy only > 6 months after stopping)."""
+    ev = agents.get("lenalidomide")
+    if ev is None or ev.status == "refractory" or last_progression is None:
+        return False
+    for c in courses:
+        if c.agent == "lenalidomide" and not c.ongoing:
+            gap = (last_progression - c.end).days
+            if REFRACTORY_DAYS < gap <= LEN_WINDOW_DAYS:
+                return True
+    return False
+
+
+def progressed_on_len_maintenance(courses: list[Course], episode_dates: list[date], missing: list[str]) -> bool | None:
+    """Progression while on (or ≤ 60 days after) lenalidomide given as maintenance.
+
+    False when lenalidomide was never maintenance or maintenance went on without progression;
+    None only when a maintenance course stopped without a reason, new therapy followed within
+    60 days and no progression date exists (the data cannot tell).
+    """
+    maint = [c for c in courses if c.agent == "lenalidomide" and c.maintenance_from is not None]
+    if not maint:
+        return False
+    unknown = False
+    for c in maint:
+        if c.stop_reason == "progression":
+            return True
+        for p in episode_dates:
+            if p > max(c.maintenance_from or c.start, c.start + timedelta(days=MIN_ON_TREATMENT_DAYS)) and (
+                c.ongoing or p <= c.end + timedelta(days=REFRACTORY_DAYS)
+            ):
+                return True
+        if not c.ongoing and c.stop_reason in ("unknown", "other"):
+            later = [o.start for o in courses if o.agent != "lenalidomide" and c.end - timedelta(days=7) <= o.start]
+            if later and (min(later) - c.end).days <= REFRACTORY_DAYS and not any(p > c.end for p in episode_dates):
+                unknown = True
+    if unknown:
+        missing.append(
+            "lenalidomide maintenance ended without a documented reason before new therapy; progression on maintenance cannot be confirmed"
+        )
+        return None
+    return False

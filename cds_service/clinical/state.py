@@ -1,0 +1,147 @@
+"""PatientRecord → ClinicalState: the one entry point of the clinical core.
+
+Pure: no I/O, no clock (as_of is given), never raises on odd records — a record that defeats
+the derivation yields `insufficient_data` with the reason in `missing`, never a 500.
+The rules live in lines.py (IMWG lines), progression.py (progression episodes, IMWG PD from
+M-protein), refractory.py (60-day rule, classes) and risk.py (FISH, frailty, transplant).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from cds_service.clinical.lines import MIN_ON_TREATMENT_DAYS, build_courses, finalize_lines, segment_lines
+from cds_service.clinical.model import ClinicalState, TherapyLine
+from cds_service.clinical.progression import all_progression_events, episodes
+from cds_service.clinical.refractory import (
+    agent_evidence,
+    class_states,
+    len_recent_exposure,
+    penta_refractory,
+    progressed_on_len_maintenance,
+)
+from cds_service.clinical.risk import age_at, cytogenetics, frailty, latest_ecog, transplant_state
+from cds_service.record.model import PatientRecord
+
+SHORT_RESPONSE_MONTHS = 18  # seed 002: responses < 18 months indicate high-risk disease
+DAYS_PER_MONTH = 30.4375
+ALKYLATORS = frozenset({"melphalan", "cyclophosphamide", "bendamustine"})
+
+
+def derive_state(record: PatientRecord, as_of: date) -> ClinicalState:
+    """Derive the clinical state at `as_of`; see the module docstrings for every rule."""
+    try:
+        mm = bool(record.has_myeloma)
+    except Exception:  # noqa: BLE001 - odd records must never crash the service
+        mm = False
+    if not mm:
+        return ClinicalState(multiple_myeloma=False, as_of=as_of)
+    try:
+        return _derive(record, as_of)
+    except Exception as exc:  # noqa: BLE001 - last-resort guard; the reason is shown, not raised
+        return ClinicalState(
+            multiple_myeloma=True,
+            insufficient_data=True,
+            as_of=as_of,
+            missing=[f"the treatment history could not be derived from this record ({type(exc).__name__})"],
+        )
+
+
+def frontline_anti_cd38_type(first: TherapyLine | None) -> str | None:
+    """D-Rd-like ("with-lenalidomide"), D-VMP-like ("with-bortezomib-alkylator") or "other" (seed 003)."""
+    if first is None:
+        return None
+    agents = set(first.agents)
+    if not agents & {"daratumumab", "isatuximab"}:
+        return None
+    if "lenalidomide" in agents:
+        return "with-lenalidomide"
+    if "bortezomib" in agents and agents & ALKYLATORS:
+        return "with-bortezomib-alkylator"
+    return "other"
+
+
+def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
+    st = ClinicalState(multiple_myeloma=True, as_of=as_of)
+    missing: list[str] = []
+    conditions = [c for c in (record.conditions or []) if c is not None]
+
+    # progression episodes (charted + computed), one date per episode
+    events = all_progression_events(record)
+    eps = episodes(events)
+    episode_dates = [e[0].date for e in eps]
+    st.progression_events = events
+
+    courses, steroids, undated = build_courses(record.medications or [], as_of)
+    raw = segment_lines(courses, record.transplants or [], episode_dates)
+    lines = finalize_lines(raw, steroids, episode_dates, as_of) if courses or raw else []
+    # a line made only of an ASCT (no drugs recorded) still counts; drugs are what define it
+    st.lines = lines
+    if not courses:
+        st.insufficient_data = True
+        missing.append(
+            "no dated anti-myeloma therapy in the record: lines of therapy cannot be built"
+            if not undated
+            else "anti-myeloma therapy recorded without usable dates: lines of therapy cannot be built"
+        )
+
+    st.agents = agent_evidence(courses, undated, episode_dates, as_of, missing)
+    st.classes = class_states(st.agents)
+    cls = st.classes
+    st.double_refractory = cls["IMiD"] == "refractory" and cls["PI"] == "refractory"
+    st.triple_class_exposed = all(v != "naive" for v in cls.values())
+    st.triple_class_refractory = all(v == "refractory" for v in cls.values())
+    st.penta_refractory = penta_refractory(st.agents)
+
+    first_start = lines[0].start if lines and lines[0].start else None
+    after_first = (
+        [p for p in episode_dates if p > first_start + timedelta(days=MIN_ON_TREATMENT_DAYS)] if first_start else []
+    )
+    st.relapsed = bool(after_first)
+    st.last_progression = after_first[-1] if after_first else None
+    st.on_first_line = len(lines) == 1 and not st.relapsed and not st.insufficient_data
+    st.progressed_on_len_maintenance = progressed_on_len_maintenance(courses, episode_dates, missing)
+    st.len_recent_exposure = len_recent_exposure(st.agents, courses, st.last_progression)
+
+    ended = [ln for ln in lines if ln.progression_date is not None]
+    if ended:
+        last = ended[-1]
+        start = last.asct_date if last.includes_asct and last.asct_date else last.start
+        if start is not None and last.progression_date is not None and last.progression_date >= start:
+            months = (last.progression_date - start).days / DAYS_PER_MONTH
+            st.last_response_months = round(months, 1)
+            st.short_response = months < SHORT_RESPONSE_MONTHS
+    st.frontline_anti_cd38 = frontline_anti_cd38_type(lines[0] if lines else None)  # type: ignore[assignment]
+
+    st.cytogenetics = cytogenetics(record.cytogenetics or [])
+    if not st.cytogenetics.tested:
+        missing.append("no FISH cytogenetics in the record (risk unknown, not standard)")
+
+    st.age = age_at(record.birth_date, as_of)
+    if st.age is None:
+        missing.append("birth date unknown: age not known")
+    st.over_75 = None if st.age is None else st.age > 75
+    st.ecog, _ = latest_ecog(record.ecog or [])
+    st.frail = frailty(st.ecog, conditions)
+    if st.ecog is None:
+        missing.append("no ECOG performance status documented")
+    active = {c.kind for c in conditions if c.active}
+    st.plasma_cell_leukemia = "plasma-cell-leukemia" in active
+    st.extramedullary = "extramedullary" in active
+    st.neuropathy = "neuropathy" in active
+
+    st.transplant = transplant_state(
+        record.transplants or [],
+        [c.start for c in courses if not c.conditioning],
+        episode_dates,
+        st.relapsed,
+        st.age,
+        st.frail,
+        as_of,
+        missing,
+    )
+    if st.relapsed and not record.m_protein:
+        missing.append("no serum M-protein values: IMWG progression could not be checked from labs")
+    missing.extend(f"data: {n}" for n in (record.notes or []) if isinstance(n, str))
+    st.missing = list(dict.fromkeys(missing))
+    return st
