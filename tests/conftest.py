@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
 from cds_service.hooks import schemas
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +29,8 @@ def app_config(tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def app(app_config: dict[str, Any]):
+    from cds_service.app import create_app
+
     return create_app(app_config)
 
 

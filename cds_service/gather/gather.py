@@ -18,6 +18,8 @@ from cds_service.gather.prefetch import read_prefetch, render_template
 # Without these the service cannot tell whether the patient has myeloma or what was given.
 REQUIRED_KEYS = ("conditions",)
 MEDICATION_KEYS = ("medicationStatements", "medicationRequests", "medicationAdministrations")
+# A DSTU2 server (the CDS Hooks sandbox's default) has MedicationOrder instead of MedicationRequest.
+FALLBACK_QUERIES = {"medicationRequests": "MedicationOrder?patient={{context.patientId}}"}
 
 
 class DataUnavailable(Exception):
@@ -122,8 +124,8 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
             continue
         jobs[key] = (query, None)
 
-    if jobs and server:
-        fetched = fhir_client.fetch_many(jobs, server, token, settings.fhir_timeout_s, deadline, settings.fhir_max_pages)
+    if server:
+        fetched = {} if not jobs else fhir_client.fetch_many(jobs, server, token, settings.fhir_timeout_s, deadline, settings.fhir_max_pages)
         for key, fr in fetched.items():
             result.fhir_calls += fr.calls
             resources.extend(fr.resources)
@@ -133,15 +135,26 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
                     continue
             result.fetched.append(key)
             outcomes[key].satisfied = True
-        refs = _missing_medication_refs(resources)
-        if refs and time.monotonic() < deadline:
-            med_jobs = {ref: (ref, None) for ref in refs}
-            for ref, fr in fhir_client.fetch_many(med_jobs, server, token, settings.fhir_timeout_s, deadline, 1).items():
+        # Second round, in parallel: Medications referenced but not included, and DSTU2 fallbacks.
+        second: dict[str, tuple[str | None, str | None]] = {ref: (ref, None) for ref in _missing_medication_refs(resources)}
+        for key, query in FALLBACK_QUERIES.items():
+            if key in jobs and not outcomes[key].satisfied and key in result.problems:
+                rendered = render_template(query, context)
+                if rendered:
+                    second[f"fallback:{key}"] = (rendered, None)
+        if second and time.monotonic() < deadline:
+            for name, fr in fhir_client.fetch_many(second, server, token, settings.fhir_timeout_s, deadline, settings.fhir_max_pages).items():
                 result.fhir_calls += fr.calls
                 resources.extend(fr.resources)
-                if fr.problem:
-                    result.problems[ref] = fr.problem
-    elif jobs:
+                if name.startswith("fallback:"):
+                    key = name.split(":", 1)[1]
+                    if not fr.problem:
+                        outcomes[key].satisfied = True
+                        result.fetched.append(key)
+                        result.problems.pop(key, None)
+                elif fr.problem:
+                    result.problems[name] = fr.problem
+    else:
         for key in jobs:
             if not outcomes[key].satisfied:
                 result.problems.setdefault(key, outcomes[key].problem or "absent")

@@ -1,0 +1,84 @@
+"""Fetch mode against a real local FHIR server: round trips, tokens, and servers that misbehave."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cds_service.config import Settings
+from cds_service.gather.gather import DataUnavailable, gather
+from cds_service.hooks.registry import PREFETCH
+from tests.builders import hook_request, len_refractory_patient
+from tests.fhir_server import FhirTestServer, resources_from_prefetch
+
+
+def _resources() -> list[dict]:
+    return resources_from_prefetch(len_refractory_patient())
+
+
+def _request(base: str, token: str | None = None) -> dict:
+    body = hook_request("patient-view", None)
+    body["fhirServer"] = base
+    if token:
+        body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
+                                     "scope": "patient/*.read", "subject": "mmcds"}
+    return body
+
+
+def test_all_queries_run_in_parallel_one_round_trip():
+    with FhirTestServer(_resources(), delay_s=0.2) as srv:
+        started = time.monotonic()
+        result = gather(_request(srv.base_url, "tok"), PREFETCH, Settings(fhir_timeout_s=3, fhir_deadline_s=6))
+        elapsed = time.monotonic() - started
+    assert sorted(result.fetched) == sorted(PREFETCH)
+    assert result.fhir_calls == len(PREFETCH)
+    # eight queries at 200 ms each: parallel ≈ one round trip, sequential would be 1.6 s
+    assert elapsed < 0.2 * 4
+
+
+def test_bearer_token_is_sent_and_required():
+    with FhirTestServer(_resources(), require_token="tok") as srv:
+        result = gather(_request(srv.base_url, "tok"), PREFETCH, Settings())
+        assert any(r["resourceType"] == "Condition" for r in result.resources)
+        with pytest.raises(DataUnavailable):
+            gather(_request(srv.base_url, None), PREFETCH, Settings())
+
+
+@pytest.mark.parametrize("mode", ["500", "html", "broken-bundle", "operation-outcome", "401"])
+def test_broken_server_gives_data_unavailable(mode):
+    with FhirTestServer(_resources(), fail=mode) as srv, pytest.raises(DataUnavailable):
+        gather(_request(srv.base_url), PREFETCH, Settings(fhir_timeout_s=1, fhir_deadline_s=2))
+
+
+def test_hanging_server_is_answered_within_twice_the_timeout():
+    timeout = 0.5
+    with FhirTestServer(_resources(), fail="hang") as srv:
+        started = time.monotonic()
+        with pytest.raises(DataUnavailable):
+            gather(_request(srv.base_url), PREFETCH, Settings(fhir_timeout_s=timeout, fhir_deadline_s=2 * timeout))
+        assert time.monotonic() - started < 2 * timeout + 0.5
+
+
+def test_failing_optional_search_still_answers():
+    with FhirTestServer(_resources(), fail="500", fail_types=["DiagnosticReport"]) as srv:
+        result = gather(_request(srv.base_url), PREFETCH, Settings())
+    assert result.missing == ["diagnosticReports"]
+
+
+def test_paged_searches_are_followed():
+    with FhirTestServer(_resources(), page_size=1) as srv:
+        result = gather(_request(srv.base_url), PREFETCH, Settings())
+    meds = [r for r in result.resources if r["resourceType"] == "MedicationStatement"]
+    assert len(meds) == 3
+
+
+def test_dstu2_server_falls_back_to_medication_order():
+    res = [r for r in _resources() if r["resourceType"] != "MedicationStatement"]
+    res.append({"resourceType": "MedicationOrder", "id": "mo1", "patient": {"reference": "Patient/p1"},
+                "status": "active", "dateWritten": "2021-02-01",
+                "medicationCodeableConcept": {"text": "Revlimid 10 mg capsule"}})
+    with FhirTestServer(res, fail="operation-outcome", fail_types=["MedicationRequest"]) as srv:
+        result = gather(_request(srv.base_url), PREFETCH, Settings())
+    assert "medicationRequests" in result.fetched
+    assert any(r["resourceType"] == "MedicationOrder" for r in result.resources)
