@@ -1,0 +1,717 @@
+"""FHIR resource dicts → PatientRecord: what the clinical core reads instead of raw FHIR.
+
+`build_record` reads whatever the EHR sent (R4/R4B, R5 shapes, DSTU2 MedicationOrder), one
+resource at a time, and never raises: a resource that cannot be read adds a short note to
+`record.notes` (resource type and position only, never patient data) and the rest still counts.
+Cost is linear in the number of resources: one pass to index Medications, one pass to read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import date
+from typing import Any
+
+from cds_service.knowledge.loader import Knowledge
+from cds_service.record.catalogs import (
+    classify_reason,
+    coded,
+    condition_index,
+    observation_index,
+    procedure_index,
+)
+from cds_service.record.drugs import DrugMatch, is_high_dose_steroid, resolve_drug, route_from_text
+from cds_service.record.fhirutil import (
+    as_dict,
+    as_float,
+    as_list,
+    as_str,
+    concept_texts,
+    first_date,
+    parse_date,
+    period_bounds,
+    ref_string,
+    status_code,
+)
+from cds_service.record.fish import is_fish_text, parse_fish_text
+from cds_service.record.model import (
+    ConditionFact,
+    CytoFinding,
+    LabValue,
+    MedicationUse,
+    PatientRecord,
+    ProgressionEvent,
+    TransplantEvent,
+)
+
+MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationOrder")
+_SKIP_STATUS = {"entered-in-error"}
+_NOT_GIVEN_REQUEST = {"cancelled", "draft", "entered-in-error"}
+_ONGOING_STATEMENT = {"active", "on-hold", "intended"}
+_ONGOING_REQUEST = {"active", "on-hold"}
+_REF_ID_RE = re.compile(r"Medication/([^/]+)")
+
+
+# ------------------------------------------------------------------------------ Medication lookup
+
+
+class MedicationLookup:
+    """Medication resources of the request by every name a reference may use."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, dict] = {}
+
+    def add(self, res: dict, full_url: str = "") -> None:
+        rid = as_str(res.get("id"))
+        if rid:
+            self.by_key.setdefault(f"Medication/{rid}", res)
+            self.by_key.setdefault(rid, res)
+        if full_url:
+            self.by_key.setdefault(full_url, res)
+
+    def find(self, ref: str, container: dict) -> dict | None:
+        if not ref:
+            return None
+        if ref.startswith("#"):
+            for c in as_list(container.get("contained")):
+                if isinstance(c, dict) and as_str(c.get("id")) == ref[1:]:
+                    return c
+            return None
+        hit = self.by_key.get(ref)
+        if hit is not None:
+            return hit
+        m = _REF_ID_RE.search(ref)
+        if m:
+            hit = self.by_key.get(f"Medication/{m.group(1)}")
+            if hit is not None:
+                return hit
+        if ref.startswith("urn:uuid:"):
+            return self.by_key.get(ref[9:])
+        tail = ref.rstrip("/").rsplit("/", 1)[-1]
+        return self.by_key.get(tail)
+
+
+def medication_of(res: dict, meds: MedicationLookup, knowledge: Knowledge) -> DrugMatch:
+    """The drug of a medication record: concept, (contained) Medication reference, or R5 CodeableReference."""
+    cc = res.get("medicationCodeableConcept")
+    ref = res.get("medicationReference")
+    r5 = res.get("medication")
+    if isinstance(r5, dict):
+        if isinstance(r5.get("concept"), dict):
+            cc = cc or r5["concept"]
+        if isinstance(r5.get("reference"), dict):
+            ref = ref or r5["reference"]
+        elif "coding" in r5 or "text" in r5:  # a bare concept under "medication"
+            cc = cc or r5
+    match = DrugMatch()
+    if isinstance(cc, dict | str):
+        match = resolve_drug(cc, knowledge)
+    if isinstance(ref, dict) and not match.agents:
+        target = meds.find(ref_string(ref), res)
+        if target is not None:
+            m2 = resolve_drug(target, knowledge)
+            if m2.agents or m2.category or not match.display:
+                match = m2
+        if not match.agents and not match.category and ref.get("display"):
+            m3 = resolve_drug({"text": as_str(ref.get("display"))}, knowledge)
+            if m3.agents or m3.category or not match.display:
+                match = m3
+    return match
+
+
+# ---------------------------------------------------------------------------------- medications
+
+
+def _dosages(res: dict) -> list[dict]:
+    out = [d for d in as_list(res.get("dosageInstruction")) if isinstance(d, dict)]
+    out += [d for d in as_list(res.get("dosage")) if isinstance(d, dict)]
+    return out
+
+
+def _route(res: dict, drug: DrugMatch) -> str | None:
+    for d in _dosages(res):
+        for key in ("route", "method"):
+            r = route_from_text(" ".join(concept_texts(d.get(key))))
+            if r:
+                return r
+    for d in _dosages(res):
+        r = route_from_text(as_str(d.get("text")))
+        if r:
+            return r
+    return drug.route
+
+
+def _dosage_dates(res: dict) -> tuple[date | None, date | None]:
+    starts: list[date] = []
+    ends: list[date] = []
+    for d in _dosages(res):
+        rep = as_dict(as_dict(d.get("timing")).get("repeat"))
+        s, e = period_bounds(rep.get("boundsPeriod"))
+        if s:
+            starts.append(s)
+        if e:
+            ends.append(e)
+        for ev in as_list(as_dict(d.get("timing")).get("event")):
+            dd = parse_date(ev)
+            if dd:
+                starts.append(dd)
+                ends.append(dd)
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def _notes_text(res: dict) -> str:
+    return " ".join(as_str(as_dict(n).get("text")) for n in as_list(res.get("note")))
+
+
+def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Knowledge, as_of: date) -> list[MedicationUse]:
+    """One MedicationUse per agent of the record (a combination product gives several)."""
+    status = status_code(res.get("status"))
+    if status in _SKIP_STATUS:
+        return []
+    if res.get("doNotPerform") is True or res.get("wasNotTaken") is True or res.get("wasNotGiven") is True:
+        return []
+    intent = status_code(res.get("intent"))
+    source = f"{rtype}/{as_str(res.get('id')) or '?'}"
+    start: date | None = None
+    end: date | None = None
+    ongoing = False
+    kind: str
+    if rtype == "MedicationStatement":
+        if status in ("not-taken",):
+            return []
+        kind = "statement"
+        ps, pe = period_bounds(res.get("effectivePeriod"))
+        dt = parse_date(res.get("effectiveDateTime"))
+        start = ps or dt
+        end = pe
+        if end is None and dt and status not in _ONGOING_STATEMENT:
+            end = dt
+        ongoing = status in _ONGOING_STATEMENT and (end is None or end >= as_of)
+    elif rtype in ("MedicationRequest", "MedicationOrder"):
+        if status in _NOT_GIVEN_REQUEST:
+            return []
+        if intent in ("proposal", "plan") and status not in ("completed", "stopped"):
+            return []
+        kind = "request"
+        ds, de = _dosage_dates(res)
+        vs, ve = period_bounds(as_dict(res.get("dispenseRequest")).get("validityPeriod"))
+        start = ds or parse_date(res.get("authoredOn")) or parse_date(res.get("dateWritten")) or vs
+        end = de or parse_date(res.get("dateEnded"), end=True)
+        if end is None and status in ("completed", "stopped"):
+            end = ve or start
+        ongoing = status in _ONGOING_REQUEST and (end is None or end >= as_of)
+    else:  # MedicationAdministration (one dose or one infusion)
+        if status in ("not-done",):
+            return []
+        kind = "administration"
+        ps, pe = period_bounds(res.get("effectivePeriod") or res.get("effectiveTimePeriod"))
+        dt = first_date(res.get("effectiveDateTime"), res.get("effectiveTimeDateTime"), res.get("occurenceDateTime"),
+                        res.get("occurrenceDateTime"))
+        start = ps or dt
+        end = pe or dt or ps
+        ongoing = status == "in-progress"
+    if start and end and end < start:
+        end = start
+    drug = medication_of(res, meds, knowledge)
+
+    # Why it stopped: statusReason / reasonEnded first (any reason counts), then reasonCode and
+    # notes only when they state progression, toxicity or completion.
+    reason_concepts = as_list(res.get("statusReason")) + as_list(res.get("reasonEnded"))
+    stop_reason, stop_text = (None, "")
+    if reason_concepts:
+        stop_reason, stop_text = classify_reason(reason_concepts, knowledge, allow_other=True)
+    if stop_reason is None:
+        extra = as_list(res.get("reasonCode"))
+        if status in ("stopped", "completed", "on-hold") or end is not None:
+            note = _notes_text(res)
+            if note:
+                extra.append(note)
+        if extra:
+            cat, txt = classify_reason(extra, knowledge, allow_other=False)
+            if cat:
+                stop_reason, stop_text = cat, txt
+    if stop_reason is None and status == "completed":
+        stop_reason = "completed"
+    stop_reason = stop_reason or "unknown"
+    dosages = _dosages(res)
+    route = _route(res, drug)
+    base = dict(
+        source=source,
+        kind=kind,
+        display=drug.display,
+        category=drug.category,
+        status=status or None,
+        start=start,
+        end=None if ongoing and (end is None or end >= as_of) else end,
+        ongoing=ongoing,
+        stop_reason=stop_reason,
+        stop_reason_text=stop_text or None,
+        route=route,
+    )
+    if not drug.agents:
+        return [MedicationUse(agent=None, **base)]
+    out = []
+    for agent in drug.agents:
+        hd = is_high_dose_steroid([agent], dosages, drug.display, knowledge) if agent in ("dexamethasone", "prednisone") else False
+        out.append(MedicationUse(agent=agent, high_dose_steroid=hd, **base))
+    return out
+
+
+def medication_progression(res: dict, uses: list[MedicationUse]) -> ProgressionEvent | None:
+    """A stop for progression is progression evidence on the stop date."""
+    for u in uses:
+        if u.stop_reason != "progression":
+            continue
+        when = u.end or parse_date(res.get("dateAsserted")) or parse_date(res.get("dateEnded"))
+        if when is None:
+            return None
+        return ProgressionEvent(date=when, source=u.source, kind="medication-status-reason",
+                                detail=(u.stop_reason_text or "")[:200])
+    return None
+
+
+# ----------------------------------------------------------------------------------- conditions
+
+
+def read_condition(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
+    ver = status_code(res.get("verificationStatus"))
+    if ver in ("entered-in-error", "refuted"):
+        return
+    idx = condition_index(knowledge)
+    source = f"Condition/{as_str(res.get('id')) or '?'}"
+    code = res.get("code")
+    clinical = status_code(res.get("clinicalStatus"))
+    onset = first_date(res.get("onsetDateTime"), as_dict(res.get("onsetPeriod")).get("start"), res.get("onsetString"))
+    recorded = first_date(res.get("recordedDate"), res.get("dateRecorded"), res.get("assertedDate"))
+    texts = concept_texts(code)
+    text = " | ".join(texts)
+    excluded = bool(idx.exclude is not None and text and idx.exclude.search(text))
+
+    kinds: dict[str, dict] = {}
+    code_str = ""
+    for key in coded(code):
+        hit = idx.by_code.get(key)
+        if hit is None and key[0] == "icd10" and len(key[1]) >= 5:
+            kind = idx.icd_category.get(key[1][:4])
+            if kind:
+                hit = (kind, {"relapse": key[1][4:5] == "2", "remission": key[1][4:5] == "1"})
+        if hit:
+            kinds.setdefault(hit[0], hit[1])
+            code_str = code_str or key[1]
+    if not kinds and text and not excluded:
+        for kind in idx.order:
+            pat = idx.text.get(kind)
+            if pat is None or not pat.search(text):
+                continue
+            kex = idx.kind_exclude.get(kind)
+            if kex is not None and kex.search(text):
+                continue
+            if kind in idx.myeloma_kinds and any(k in idx.non_myeloma_blockers for k in kinds):
+                continue
+            kinds.setdefault(kind, {})
+    # Transplant status codes recorded as conditions (Z94.84, history-of situations).
+    pidx = procedure_index(knowledge)
+    for key in coded(code):
+        p = pidx.by_code.get(key)
+        if p is not None:
+            record.transplants.append(TransplantEvent(date=None, kind=p.get("kind", "unknown"), source=source))
+            break
+    if not kinds:
+        return
+    relapse_status = clinical in ("relapse", "recurrence")
+    for kind, flags in kinds.items():
+        relapse = bool(flags.get("relapse")) or relapse_status
+        remission = bool(flags.get("remission")) or clinical == "remission"
+        active = clinical not in ("inactive", "remission", "resolved")
+        record.conditions.append(ConditionFact(kind=kind, source=source, onset=onset or recorded, relapse=relapse,
+                                               remission=remission, active=active, code=code_str))
+        if relapse and kind in idx.myeloma_kinds:
+            when = onset or recorded
+            if when is not None:
+                record.progressions.append(ProgressionEvent(date=when, source=source, kind="condition-relapse",
+                                                            detail=f"{kind} in relapse"))
+            else:
+                record.notes.append("A myeloma Condition in relapse has no date; not used as progression.")
+
+
+# --------------------------------------------------------------------------------- procedures
+
+
+def read_procedure(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
+    status = status_code(res.get("status"))
+    if status in ("entered-in-error", "not-done", "preparation", "stopped", "cancelled", "aborted"):
+        return
+    idx = procedure_index(knowledge)
+    source = f"Procedure/{as_str(res.get('id')) or '?'}"
+    code = res.get("code")
+    text = " | ".join(concept_texts(code))
+    hit = None
+    for key in coded(code):
+        hit = idx.by_code.get(key)
+        if hit is not None:
+            break
+    kind = None
+    dated = True
+    if hit is not None:
+        kind = str(hit.get("kind", "unknown"))
+        dated = bool(hit.get("dated", True))
+    elif text and idx.transplant is not None and idx.transplant.search(text):
+        if idx.exclude is not None and idx.exclude.search(text):
+            return
+        kind = "unknown"
+    if kind is None:
+        return
+    if kind == "unknown" and text:
+        if idx.autologous is not None and idx.autologous.search(text):
+            kind = "autologous"
+        elif idx.allogeneic is not None and idx.allogeneic.search(text):
+            kind = "allogeneic"
+    when = None
+    if dated:
+        when = first_date(res.get("performedDateTime"), as_dict(res.get("performedPeriod")).get("start"),
+                          res.get("occurrenceDateTime"), as_dict(res.get("occurrencePeriod")).get("start"),
+                          res.get("performedString"), as_dict(res.get("performedPeriod")).get("end"))
+    record.transplants.append(TransplantEvent(date=when, kind=kind, source=source))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------- observations
+
+
+def _obs_date(res: dict) -> date | None:
+    return first_date(res.get("effectiveDateTime"), as_dict(res.get("effectivePeriod")).get("start"),
+                      res.get("effectiveInstant"), res.get("issued"), as_dict(res.get("effectivePeriod")).get("end"))
+
+
+def _value_texts(res: dict) -> list[str]:
+    out = concept_texts(res.get("valueCodeableConcept"))
+    for key in ("valueString", "valueBoolean"):
+        v = res.get(key)
+        if isinstance(v, str) and v.strip():
+            out.append(v)
+    return out
+
+
+def _m_protein_value(res: dict) -> tuple[float | None, str]:
+    """g/dL (converted from g/L, mg/dL), or None with the reason."""
+    q = as_dict(res.get("valueQuantity"))
+    if q:
+        v = as_float(q.get("value"))
+        unit = (as_str(q.get("code")) or as_str(q.get("unit"))).strip()
+    else:
+        s = as_str(res.get("valueString"))
+        if s and re.search(r"\b(not\s+detected|none\s+detected|negative|absent|no\s+m[\s-]?spike|undetectable)\b", s, re.I):
+            return 0.0, ""
+        v = as_float(s) if s else as_float(res.get("valueInteger"))
+        m = re.search(r"(g/dl|g/l|mg/dl|mg/l)", s, re.I) if s else None
+        unit = m.group(1) if m else ""
+    if v is None or v < 0:
+        return None, "no numeric value"
+    u = unit.lower().replace(" ", "")
+    if u in ("g/dl", "gm/dl", "g/100ml"):
+        return v, ""
+    if u == "g/l":
+        return v / 10.0, ""
+    if u == "mg/dl":
+        return v / 1000.0, ""
+    if u == "mg/l":
+        return v / 10000.0, ""
+    if u == "" and v < 15:
+        return v, ""
+    return None, f"unit '{unit[:20]}' not understood"
+
+
+def _ecog_value(res: dict) -> float | None:
+    v = res.get("valueInteger")
+    if isinstance(v, int) and not isinstance(v, bool):
+        return float(v) if 0 <= v <= 5 else None
+    q = as_dict(res.get("valueQuantity"))
+    if q:
+        f = as_float(q.get("value"))
+        return f if f is not None and 0 <= f <= 5 else None
+    texts = _value_texts(res)
+    for c in as_list(as_dict(res.get("valueCodeableConcept")).get("coding")):
+        code = as_str(as_dict(c).get("code"))
+        if re.fullmatch(r"[0-5]", code):
+            return float(code)
+    for t in texts:
+        m = re.search(r"(?:ecog|grade|ps|score|status)?\s*[:=]?\s*(?<![\d.])([0-5])(?![\d.])", t, re.I)
+        if m:
+            return float(m.group(1))
+    return None
+
+
+def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
+    status = status_code(res.get("status"))
+    if status in ("entered-in-error", "cancelled"):
+        return
+    idx = observation_index(knowledge)
+    source = f"Observation/{as_str(res.get('id')) or '?'}"
+    code = res.get("code")
+    keys = coded(code)
+    roles = {idx.role_by_code[k] for k in keys if k in idx.role_by_code}
+    code_text = " | ".join(concept_texts(code))
+    when = _obs_date(res)
+
+    if "disease-status" in roles or (not roles and idx.response_code is not None and code_text
+                                     and idx.response_code.search(code_text)):
+        if _says_progression(res, idx) and when is not None:
+            kind = "disease-status" if "disease-status" in roles else "response-pd"
+            record.progressions.append(ProgressionEvent(date=when, source=source, kind=kind,
+                                                        detail="; ".join(_value_texts(res))[:200]))
+        return
+    if "m-protein" in roles or (not roles and idx.m_protein_code is not None and code_text
+                                and idx.m_protein_code.search(code_text)
+                                and not (idx.m_protein_exclude and idx.m_protein_exclude.search(code_text))):
+        if when is None:
+            return
+        val, why = _m_protein_value(res)
+        if val is None:
+            record.notes.append(f"M-protein value skipped: {why}.")
+            return
+        record.m_protein.append(LabValue(date=when, value=val, unit="g/dL", source=source,
+                                         code="33358-3" if "m-protein" in roles else ""))
+        return
+    if "ecog" in roles or (not roles and idx.ecog_code is not None and code_text and idx.ecog_code.search(code_text)
+                           and not re.search(r"karnofsky", code_text, re.I)):
+        v = _ecog_value(res)
+        if v is not None and when is not None:
+            record.ecog.append(LabValue(date=when, value=v, unit="{score}", source=source,
+                                        code="89247-1" if "ecog" in roles else ""))
+        return
+    if "genetic-variant" in roles:
+        _read_variant(res, knowledge, record, source, when)
+        return
+    method_fish = any(k == ("snomed", "426329006") for k in coded(res.get("method")))
+    cat_text = " ".join(concept_texts(res.get("category")))
+    if method_fish or is_fish_text(code_text, knowledge) or is_fish_text(cat_text, knowledge):
+        _read_fish_observation(res, knowledge, record, source, when, code_text)
+
+
+def _says_progression(res: dict, idx: Any) -> bool:
+    for key in coded(res.get("valueCodeableConcept")):
+        meaning = idx.value_meaning.get(key)
+        if meaning == "progression":
+            return True
+        if meaning in ("improved", "stable", "undetermined"):
+            return False
+    text = " | ".join(_value_texts(res))
+    if not text:
+        return False
+    if idx.non_progression_value is not None and idx.non_progression_value.search(text):
+        return False
+    return bool(idx.progression_value is not None and idx.progression_value.search(text))
+
+
+def _component_text(comp: dict) -> str:
+    parts = concept_texts(comp.get("valueCodeableConcept"))
+    for key in ("valueString",):
+        if isinstance(comp.get(key), str):
+            parts.append(comp[key])
+    for c in as_list(as_dict(comp.get("valueCodeableConcept")).get("coding")):
+        code = as_str(as_dict(c).get("code"))
+        if code and code not in parts:
+            parts.append(code)
+    return " ".join(parts)
+
+
+def _read_variant(res: dict, knowledge: Knowledge, record: PatientRecord, source: str, when: date | None) -> None:
+    """Genomics Reporting Variant: abnormality from ISCN / gene / location, presence from the value."""
+    idx = observation_index(knowledge)
+    pieces: list[str] = []
+    fraction = None
+    for comp in as_list(res.get("component")):
+        comp = as_dict(comp)
+        role = None
+        for k in coded(comp.get("code")):
+            role = idx.component_role.get(k) or role
+        text = _component_text(comp)
+        if role in ("iscn", "gene-studied", "cytogenetic-location", "change-type"):
+            pieces.append(text)
+        elif role == "copy-number":
+            cn = as_float(as_dict(comp.get("valueQuantity")).get("value")) or as_float(comp.get("valueInteger"))
+            if cn is not None:
+                pieces.append(f"{int(cn)} copies")
+        elif role == "allelic-frequency":
+            q = as_dict(comp.get("valueQuantity"))
+            f = as_float(q.get("value"))
+            if f is not None:
+                fraction = f / 100.0 if (f > 1 or "%" in as_str(q.get("unit")) + as_str(q.get("code"))) else f
+        elif role is None:
+            pieces.append(" ".join(concept_texts(comp.get("code"))) + " " + text)
+    present: bool | None = None
+    for key in coded(res.get("valueCodeableConcept")):
+        if idx.value_meaning.get(key) == "present":
+            present = True
+    vt = " ".join(_value_texts(res)).lower()
+    if present is None and vt:
+        if re.search(r"\b(absent|not detected|negative|no)\b", vt):
+            present = False
+        elif re.search(r"\b(present|detected|positive|yes)\b", vt):
+            present = True
+    if present is None and isinstance(res.get("valueBoolean"), bool):
+        present = res["valueBoolean"]
+    if present is None:
+        present = True  # a Variant observation reports a found variant unless its value says absent
+    from cds_service.record.fish import abnormalities_in, fish_index
+
+    fidx = fish_index(knowledge)
+    text = " ; ".join(p for p in pieces if p.strip()) + " " + " ".join(concept_texts(res.get("code")))
+    abns = abnormalities_in(text + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", text, re.I) else abnormalities_in(text, fidx)
+    # copy number decides gain/loss of 1q when only a location/gene is given
+    for ab in abns:
+        record.cytogenetics.append(CytoFinding(abnormality=ab, present=present, date=when, source=source,
+                                               clonal_fraction=fraction if present else None))
+    if not abns:
+        for ab, pol, frac in parse_fish_text(text, knowledge):
+            record.cytogenetics.append(CytoFinding(abnormality=ab, present=pol, date=when, source=source,
+                                                   clonal_fraction=frac or fraction))
+
+
+def _read_fish_observation(res: dict, knowledge: Knowledge, record: PatientRecord, source: str,
+                           when: date | None, code_text: str) -> None:
+    """Lab-style FISH observations: result in the value, components, notes or interpretation."""
+    clauses: list[str] = []
+    vt = " ".join(_value_texts(res))
+    interp = " ".join(concept_texts(res.get("interpretation")))
+    # The code names the abnormality ("del(17p) by FISH") and the value gives the result.
+    if vt or interp:
+        clauses.append(f"{code_text}: {vt} {interp}".strip())
+    for comp in as_list(res.get("component")):
+        comp = as_dict(comp)
+        ctext = " ".join(concept_texts(comp.get("code")))
+        val = _component_text(comp) + " " + " ".join(concept_texts(comp.get("interpretation")))
+        q = as_dict(comp.get("valueQuantity"))
+        if q and as_float(q.get("value")) is not None:
+            val += f" {as_float(q.get('value'))}{as_str(q.get('unit'))}"
+        clauses.append(f"{ctext}: {val}")
+    note = _notes_text(res)
+    if note:
+        clauses.append(note)
+    _append_fish(record, "\n".join(clauses), knowledge, source, when)
+
+
+def _append_fish(record: PatientRecord, text: str, knowledge: Knowledge, source: str, when: date | None) -> None:
+    seen: dict[tuple[str, bool], int] = {}
+    for ab, pol, frac in parse_fish_text(text, knowledge):
+        key = (ab, pol)
+        if key in seen:
+            prev = record.cytogenetics[seen[key]]
+            if prev.clonal_fraction is None and frac is not None:
+                prev.clonal_fraction = frac
+            continue
+        seen[key] = len(record.cytogenetics)
+        record.cytogenetics.append(CytoFinding(abnormality=ab, present=pol, date=when, source=source,
+                                               clonal_fraction=frac))
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def _decode_attachment(att: dict) -> str:
+    ctype = as_str(att.get("contentType")).lower()
+    if ctype and not (ctype.startswith("text/") or "json" in ctype or "xml" in ctype):
+        return ""
+    data = att.get("data")
+    if not isinstance(data, str) or not data:
+        return ""
+    try:
+        raw = base64.b64decode(data[:400000], validate=False)
+    except (binascii.Error, ValueError):
+        return ""
+    text = raw.decode("utf-8", errors="ignore")
+    if "html" in ctype or "xml" in ctype:
+        text = re.sub(r"<[^>]+>", " ", text)
+    return text
+
+
+def read_report(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
+    status = status_code(res.get("status"))
+    if status in ("entered-in-error", "cancelled"):
+        return
+    source = f"DiagnosticReport/{as_str(res.get('id')) or '?'}"
+    code_text = " ".join(concept_texts(res.get("code")) + concept_texts(res.get("category")))
+    parts = [as_str(res.get("conclusion"))]
+    parts += concept_texts(res.get("conclusionCode"))
+    for att in as_list(res.get("presentedForm")):
+        parts.append(_decode_attachment(as_dict(att)))
+    div = as_str(as_dict(res.get("text")).get("div"))
+    if div and not any(p.strip() for p in parts):
+        parts.append(re.sub(r"<[^>]+>", " ", div))
+    body = "\n".join(p for p in parts if p and p.strip())
+    if not body:
+        return
+    if not (is_fish_text(code_text, knowledge) or is_fish_text(body, knowledge)):
+        return
+    _append_fish(record, body, knowledge, source, first_date(res.get("effectiveDateTime"),
+                 as_dict(res.get("effectivePeriod")).get("start"), res.get("issued")))
+
+
+# ------------------------------------------------------------------------------- entry point
+
+
+def _dedupe(resources: Any) -> list[dict]:
+    out: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    for r in as_list(resources):
+        if not isinstance(r, dict):
+            continue
+        if r.get("resourceType") == "Bundle":  # tolerate a Bundle left packed
+            for e in as_list(r.get("entry")):
+                inner = as_dict(e).get("resource")
+                if isinstance(inner, dict):
+                    rt, rid = as_str(inner.get("resourceType")), as_str(inner.get("id"))
+                    if rid and (rt, rid) in seen:
+                        continue
+                    if rid:
+                        seen.add((rt, rid))
+                    out.append(inner)
+            continue
+        rt, rid = as_str(r.get("resourceType")), as_str(r.get("id"))
+        if rid:
+            if (rt, rid) in seen:
+                continue
+            seen.add((rt, rid))
+        out.append(r)
+    return out
+
+
+def build_record(resources: list[dict], as_of: date, knowledge: Knowledge) -> PatientRecord:
+    """Read every resource into a PatientRecord. Never raises."""
+    record = PatientRecord()
+    try:
+        items = _dedupe(resources)
+    except Exception:  # noqa: BLE001
+        record.notes.append("Resources could not be read.")
+        return record
+    record.resource_count = len(items)
+    meds = MedicationLookup()
+    for r in items:
+        if r.get("resourceType") == "Medication":
+            meds.add(r)
+    for i, res in enumerate(items):
+        rtype = as_str(res.get("resourceType"))
+        try:
+            if rtype in MED_TYPES:
+                uses = read_medication(res, rtype, meds, knowledge, as_of)
+                record.medications.extend(uses)
+                ev = medication_progression(res, uses)
+                if ev is not None:
+                    record.progressions.append(ev)
+            elif rtype == "Condition":
+                read_condition(res, knowledge, record)
+            elif rtype == "Observation":
+                read_observation(res, knowledge, record)
+            elif rtype == "DiagnosticReport":
+                read_report(res, knowledge, record)
+            elif rtype == "Procedure":
+                read_procedure(res, knowledge, record)
+            elif rtype == "Patient" and record.patient_id is None:
+                record.patient_id = as_str(res.get("id")) or None
+                record.birth_date = parse_date(res.get("birthDate"))
+                g = as_str(res.get("gender")).strip().lower()
+                record.gender = g or None
+        except Exception as exc:  # noqa: BLE001 - one unreadable resource must not lose the rest
+            record.notes.append(f"{rtype or 'resource'} #{i} could not be read ({type(exc).__name__}).")
+    return record
