@@ -18,7 +18,7 @@ import re
 import sys
 import time
 import traceback
-from typing import Any
+from typing import IO, Any
 
 SAFE_FIELDS = frozenset(
     {
@@ -26,7 +26,7 @@ SAFE_FIELDS = frozenset(
         "reason", "cards", "card", "cardUuid", "ruleId", "rule_id", "kind", "code", "count", "items", "ms",
         "timings", "timings_ms", "hash", "input_hash", "knowledgeVersion", "version", "outcome", "method",
         "path", "route", "requestId", "request_id", "worker", "pid", "jwks", "issuer", "alg", "errors",
-        "missing", "resources", "pages", "attempt", "url_host", "database", "auth_mode", "event",
+        "missing", "resources", "pages", "fhir_calls", "attempt", "url_host", "database", "auth_mode", "event",
     }
 )
 _MAX_STR = 500
@@ -112,18 +112,24 @@ class RedactFilter(logging.Filter):
 _HANDLER_NAME = "mmcds-json"
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route the root logger to one JSON stderr handler; idempotent (app factory runs per test)."""
+def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
+    """Route the root logger to one JSON handler (stderr unless `stream`); idempotent.
+
+    The app factory runs it on every `create_app` (once per test): it never stacks handlers, and
+    without `stream` it keeps the one already installed (a test may have pointed it elsewhere).
+    """
     root = logging.getLogger()
     lvl = logging.getLevelName(str(level).upper())
     if not isinstance(lvl, int):
         lvl = logging.INFO
     handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = logging.StreamHandler(stream or sys.stderr)
         handler.set_name(_HANDLER_NAME)
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
+    elif stream is not None and isinstance(handler, logging.StreamHandler):
+        handler.setStream(stream)
     root.setLevel(lvl)
     # Library loggers that print full URLs (FHIR queries with patient ids) or headers at DEBUG.
     for noisy in ("urllib3", "requests", "werkzeug"):
