@@ -81,7 +81,9 @@ def ecog(day: str, value: int) -> LabValue:
 
 
 def fish(abn: str, present: bool, day: str | None = "2020-01-10") -> CytoFinding:
-    return CytoFinding(abnormality=abn, present=present, date=d(day) if day else None, source=f"Observation/f{next(_ids)}")
+    return CytoFinding(
+        abnormality=abn, present=present, date=d(day) if day else None, source=f"Observation/f{next(_ids)}"
+    )
 
 
 def cond(kind: str, onset: str | None = "2020-01-01", **kw) -> ConditionFact:

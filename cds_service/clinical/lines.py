@@ -30,6 +30,7 @@ from cds_service.record.model import MedicationUse, TransplantEvent
 
 STEROIDS = frozenset({"dexamethasone", "prednisone", "prednisolone", "methylprednisolone"})
 MAINTENANCE_AGENTS = frozenset({"lenalidomide", "thalidomide", "bortezomib", "ixazomib"})
+ANTI_CD38 = frozenset({"daratumumab", "isatuximab"})
 CONDITIONING_AGENTS = frozenset({"melphalan", "cyclophosphamide"})
 SKIP_STATUSES = frozenset({"entered-in-error", "not-taken", "not-done", "cancelled", "draft", "intended"})
 
@@ -207,7 +208,7 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
             c.maintenance_from = c.start
 
     pending = list(asct_events)
-    for c in courses:
+    for idx, c in enumerate(courses):
         while pending and pending[0][0] <= c.start:
             add_asct(*pending.pop(0))
         if _near_asct(c, asct_dates):
@@ -238,13 +239,15 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
             join(cur, c, maintenance=True)
             continue
         others_active = any(o.end >= c.start and not o.conditioning for o in cur.courses)
-        if (
-            prog is None
-            and c.agent in line_agents
-            and len(line_agents) >= 2
-            and not others_active
-            and gap <= MAINTENANCE_WINDOW_DAYS
-        ):
+        # what restarts together with c: maintenance is a proper subset of the line's agents made of
+        # the usual maintenance drugs; restarting the whole regimen is retreatment (a new line)
+        group = {
+            o.agent
+            for o in courses[idx:]
+            if o.start <= c.start + timedelta(days=ASSEMBLY_DAYS) and not _near_asct(o, asct_dates)
+        }
+        maintenance_like = group < line_agents and group <= MAINTENANCE_AGENTS | ANTI_CD38
+        if prog is None and maintenance_like and not others_active and gap <= MAINTENANCE_WINDOW_DAYS:
             join(cur, c, maintenance=True)
             continue
         if prog is not None:

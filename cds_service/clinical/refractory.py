@@ -71,6 +71,9 @@ def agent_evidence(
                         f"progression on {_d(p)}, {(p - c.end).days} days after the last dose of {agent} "
                         f"on {_d(c.end)} ({_lines_txt(c)}; ≤ 60 days)"
                     )
+                if c.stop_reason == "progression":
+                    txt = f" ({c.stop_reason_text})" if c.stop_reason_text else ""
+                    why += f"; {agent} stopped on {_d(c.end)} for progression / no response{txt}"
                 if c.stop_reason == "toxicity":
                     why += "; the stop for toxicity does not change this (IMWG 60-day rule)"
                 refractory = (c, p, why)

@@ -106,7 +106,7 @@ def summary_text(state: ClinicalState) -> str:
         parts[0] += f": {label}{detail}"
     extras: list[str] = []
     if state.progressed_on_len_maintenance:
-        extras.append("progressed on lenalidomide maintenance")
+        extras.append("progressed on len maintenance")
     extras.extend(f for f in state.cytogenetics.findings if f != "t(11;14)")
     if state.cytogenetics.t11_14:
         extras.append("t(11;14)")

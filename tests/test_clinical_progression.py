@@ -1,0 +1,102 @@
+"""IMWG progressive disease from serum M-protein, and progression episodes."""
+
+from __future__ import annotations
+
+from cds_service.clinical.progression import episodes, m_protein_progressions
+from cds_service.clinical.state import derive_state
+from tests.clinical_builders import AS_OF, d, flatten, med, mprot, prog, record, regimen
+
+
+def test_rise_of_25_percent_and_half_gram_is_pd_dated_first_qualifying_value():
+    series = [
+        mprot("2021-01-01", 3.0),
+        mprot("2021-04-01", 1.0),
+        mprot("2021-07-01", 0.4),  # nadir
+        mprot("2021-10-01", 0.9),  # +0.5, +125 %: first qualifying
+        mprot("2021-11-01", 1.2),  # confirms
+    ]
+    ev = m_protein_progressions(series)
+    assert len(ev) == 1
+    assert ev[0].date == d("2021-10-01")
+    assert "confirmed" in ev[0].detail and "unconfirmed" not in ev[0].detail
+
+
+def test_rise_below_half_gram_is_not_pd():
+    series = [mprot("2021-01-01", 1.0), mprot("2021-04-01", 0.3), mprot("2021-07-01", 0.7), mprot("2021-10-01", 0.75)]
+    assert m_protein_progressions(series) == []
+
+
+def test_rise_of_half_gram_but_below_25_percent_is_not_pd():
+    series = [mprot("2021-01-01", 4.0), mprot("2021-04-01", 3.0), mprot("2021-07-01", 3.6), mprot("2021-10-01", 3.7)]
+    assert m_protein_progressions(series) == []
+
+
+def test_high_nadir_needs_one_gram():
+    series = [mprot("2021-01-01", 6.0), mprot("2021-04-01", 6.8), mprot("2021-07-01", 6.9)]
+    assert m_protein_progressions(series) == []  # +0.9 from nadir 6.0
+    series = [mprot("2021-01-01", 6.0), mprot("2021-04-01", 7.6), mprot("2021-07-01", 7.8)]
+    assert len(m_protein_progressions(series)) == 1
+
+
+def test_transient_blip_is_ignored_and_single_last_value_is_accepted_unconfirmed():
+    blip = [mprot("2021-01-01", 0.2), mprot("2021-02-01", 0.8), mprot("2021-03-01", 0.2)]
+    assert m_protein_progressions(blip) == []
+    last = [mprot("2021-01-01", 0.2), mprot("2021-02-01", 0.2), mprot("2021-03-01", 0.8)]
+    ev = m_protein_progressions(last)
+    assert len(ev) == 1 and "not yet confirmed" in ev[0].detail
+
+
+def test_units_g_per_l_are_converted():
+    series = [mprot("2021-01-01", 3.0, "g/L"), mprot("2021-02-01", 7.0, "g/L"), mprot("2021-03-01", 7.5, "g/L")]
+    ev = m_protein_progressions(series)  # 0.3 → 0.7 g/dL: +0.4 only
+    assert ev == []
+    series = [mprot("2021-01-01", 3.0, "g/L"), mprot("2021-02-01", 9.0, "g/L"), mprot("2021-03-01", 9.5, "g/L")]
+    assert len(m_protein_progressions(series)) == 1
+
+
+def test_second_pd_after_new_response():
+    series = [
+        mprot("2020-01-01", 0.2),
+        mprot("2020-04-01", 1.0),
+        mprot("2020-05-01", 1.4),  # PD 1
+        mprot("2020-08-01", 0.3),
+        mprot("2020-11-01", 0.1),
+        mprot("2021-02-01", 0.7),  # PD 2
+        mprot("2021-03-01", 0.9),
+    ]
+    ev = m_protein_progressions(series)
+    assert [e.date for e in ev] == [d("2020-04-01"), d("2021-02-01")]
+
+
+def test_m_protein_pd_makes_agent_refractory():
+    meds = flatten(regimen(["lenalidomide", "dexamethasone"], "2021-01-01", ongoing=True))
+    labs = [mprot("2021-01-01", 2.5), mprot("2021-06-01", 0.3), mprot("2022-06-01", 0.9), mprot("2022-07-01", 1.1)]
+    st = derive_state(record(meds, m_protein=labs), AS_OF)
+    assert st.agents["lenalidomide"].status == "refractory"
+    assert st.agents["lenalidomide"].progression_date == d("2022-06-01")
+    assert st.relapsed
+    # a rise below 0.5 g/dL: not refractory
+    labs = [mprot("2021-01-01", 2.5), mprot("2021-06-01", 0.3), mprot("2022-06-01", 0.6), mprot("2022-07-01", 0.7)]
+    st = derive_state(record(meds, m_protein=labs), AS_OF)
+    assert st.agents["lenalidomide"].status == "exposed"
+    assert st.on_first_line
+
+
+def test_events_of_one_relapse_form_one_episode():
+    evs = [prog("2022-01-10"), prog("2022-02-01", "condition-relapse"), prog("2022-09-01")]
+    eps = episodes(evs)
+    assert [e[0].date for e in eps] == [d("2022-01-10"), d("2022-09-01")]
+
+
+def test_progression_before_first_line_is_not_relapse():
+    st = derive_state(
+        record([med("lenalidomide", "2021-01-01", ongoing=True)], progressions=[prog("2020-12-20")]), AS_OF
+    )
+    assert not st.relapsed and st.on_first_line
+    assert st.agents["lenalidomide"].status == "exposed"
+
+
+def test_odd_values_do_not_crash():
+    series = [mprot("2021-01-01", float("nan")), mprot("2021-02-01", -1.0), mprot("2021-03-01", 0.5)]
+    series[0].value = "abc"  # type: ignore[assignment]
+    assert m_protein_progressions(series) == []
