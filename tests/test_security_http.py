@@ -147,3 +147,29 @@ def test_cors_origin_list_echoes_only_allowed_origins(tmp_path):
         "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert "Access-Control-Allow-Origin" not in bad.headers
     assert "Access-Control-Allow-Origin" not in client.get("/cds-services", headers={"Origin": "https://evil.example"}).headers
+
+
+def test_store_outage_fails_closed_with_503(tmp_path):
+    app = build_app(tmp_path, PUBLIC_BASE_URL=PUBLIC)
+
+    class DownStore:
+        def claim_jti(self, *_a):
+            raise ConnectionError("db down")
+
+    app.extensions["mmcds"].store = DownStore()
+    token = sign(KEY, claims(ISS, f"{PUBLIC}/cds-services/mm-next-line"))
+    resp = app.test_client().post("/cds-services/mm-next-line", json={}, headers={"Authorization": bearer(token)})
+    assert resp.status_code == 503
+    assert resp.get_json() == {"error": "unavailable", "detail": "authentication is temporarily unavailable"}
+
+
+def test_refusal_is_logged_with_reason_and_trusted_issuer_only(tmp_path, caplog):
+    client = build_app(tmp_path, PUBLIC_BASE_URL=PUBLIC).test_client()
+    with caplog.at_level(logging.WARNING, logger="cds_service.auth"):
+        client.post("/cds-services/mm-next-line", json={},
+                    headers={"Authorization": bearer(sign(KEY, claims(ISS, "https://wrong.example/x")))})
+        client.post("/cds-services/mm-next-line", json={},
+                    headers={"Authorization": bearer(sign(KEY, claims("https://evil.example", "x")))})
+    first, second = [r for r in caplog.records if r.getMessage() == "token refused"]
+    assert first.reason == "audience mismatch" and first.issuer == ISS
+    assert second.reason == "issuer not trusted" and second.issuer is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,3 +220,56 @@ def test_several_processes_write_the_same_store(backend, tmp_path):
         if schema:
             store.drop_schema()
         store.dispose()
+
+
+def test_sqlite_readers_do_not_wait_for_a_writer(tmp_path):
+    """WAL + deferred BEGIN for reads: the report and the readiness ping run while a writer holds the lock."""
+    store = Store(f"sqlite:///{tmp_path / 'rw.sqlite3'}")
+    store.create_schema()
+    with store.engine.begin() as writer:  # BEGIN IMMEDIATE: holds the write lock
+        writer.execute(text("INSERT INTO mmcds_jti (issuer, jti, expires_at) VALUES ('i', 'held', 0)"))
+        started = time.perf_counter()
+        assert store.ping() is True
+        assert store.feedback_report()["total"] == 0
+        assert time.perf_counter() - started < 2.0  # busy_timeout is 30 s: we did not wait for the lock
+
+
+def test_in_memory_sqlite_is_shared_across_threads():
+    store = Store("sqlite://")
+    store.create_schema()
+    card = _card("rule.mem")
+    t = threading.Thread(target=_audit, args=(store, [card]))
+    t.start()
+    t.join(10)
+    assert len(store.audit_rows()) == 1
+
+
+_INHERITED: dict = {}
+
+
+def _use_inherited_store(queue) -> None:
+    store = _INHERITED["store"]
+    try:
+        store.record_feedback("mm-next-line", [_fb("from-child")])
+        queue.put(store.feedback_report()["total"])
+    except Exception as exc:  # report, do not hang the parent
+        queue.put(repr(exc))
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_store_survives_fork_after_use(backend, tmp_path):
+    """gunicorn --preload: the app (and its Store, with pooled connections) is built before fork."""
+    with fresh_store(backend, tmp_path) as store:
+        store.record_feedback("mm-next-line", [_fb("from-parent")])  # the parent's pool holds a connection
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        _INHERITED["store"] = store
+        children = [ctx.Process(target=_use_inherited_store, args=(queue,)) for _ in range(2)]
+        for child in children:
+            child.start()
+        totals = [queue.get(timeout=60) for _ in children]
+        for child in children:
+            child.join(30)
+        assert all(isinstance(t, int) for t in totals), totals
+        assert max(totals) == 3 and store.feedback_report()["total"] == 3
+        assert store.ping() is True  # the parent's own connections still work

@@ -1,7 +1,8 @@
 """Bearer-JWT check in front of the service and feedback endpoints (AUTH_MODE=jwt).
 
 Discovery (`GET /cds-services`) and CORS preflights stay open, as CDS Hooks expects. A refused
-token gets a bare 401 — the reason goes to the log only, so a prober learns nothing.
+token gets a bare 401 — the reason goes to the log only, so a prober learns nothing. When the
+replay store cannot be reached the check fails closed with 503 (retry later), not 401.
 
 Audience: with `PUBLIC_BASE_URL` set, only `PUBLIC_BASE_URL + path` (and `AUD_ALIASES`) are
 accepted. The URL derived from the request (Host header) is used only when no public base URL is
@@ -25,6 +26,7 @@ log = logging.getLogger("cds_service.auth")
 
 PROTECTED = re.compile(r"^/cds-services/[^/]+(/feedback)?/?$")
 _UNAUTHORIZED = orjson.dumps({"error": "unauthorized", "detail": "invalid or missing bearer token"})
+_UNAVAILABLE = orjson.dumps({"error": "unavailable", "detail": "authentication is temporarily unavailable"})
 
 
 def audiences(settings: Any, path: str, request_base_url: str) -> list[str]:
@@ -68,10 +70,12 @@ def install(app: Flask, runtime_getter: Callable[[], Any]) -> None:
                 request.headers.get("Authorization"), audiences(rt.settings, request.path, request.base_url)
             )
         except AuthError as exc:
-            log.warning("token refused", extra={"reason": str(exc), "path": request.path, "status": 401})
+            log.warning("token refused", extra={"reason": str(exc), "issuer": exc.issuer, "path": request.path,
+                                                "status": 401})
             return unauthorized()
-        except Exception as exc:  # a store or key-fetch fault: refuse, never a 500 with details
-            log.error("token check failed", extra={"error_type": type(exc).__name__, "path": request.path})
-            return unauthorized()
+        except Exception as exc:  # the replay store is down: fail closed, say "try later", no internals
+            log.error("token check failed", extra={"error_type": type(exc).__name__, "path": request.path,
+                                                   "status": 503})
+            return Response(_UNAVAILABLE, status=503, mimetype="application/json", headers={"Retry-After": "5"})
         request.environ["mmcds.jwt_claims"] = claims
         return None

@@ -37,7 +37,15 @@ MAX_TOKEN_CHARS = 16 * 1024
 
 
 class AuthError(Exception):
-    """Token refused. The message says why, for logs only: clients get a bare 401."""
+    """Token refused. The message says why, for logs only: clients get a bare 401.
+
+    `issuer` is set once the token's `iss` is known to be a trusted issuer (so logs can say which
+    EHR is failing without echoing attacker-chosen strings).
+    """
+
+    def __init__(self, message: str, issuer: str | None = None) -> None:
+        super().__init__(message)
+        self.issuer = issuer
 
 
 class _JtiStore(Protocol):
@@ -153,6 +161,13 @@ class JwtVerifier:
         iss = unverified.get("iss")
         if not isinstance(iss, str) or iss not in self.issuer_sources:
             raise AuthError("issuer not trusted")
+        try:
+            return self._verify_trusted(token, header, alg, iss, audiences)
+        except AuthError as exc:
+            exc.issuer = iss
+            raise
+
+    def _verify_trusted(self, token: str, header: dict, alg: str, iss: str, audiences: list[str]) -> dict:
         keys = self._keys(iss, header)
         if not keys:
             raise AuthError("no trusted key for this kid/alg")

@@ -37,10 +37,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
 
 SCHEMA_VERSION = 1
 # Prune expired JWT ids at most this often per process (a DELETE on every request is wasted work).
 JTI_PRUNE_INTERVAL_S = 60.0
+READ_ONLY = "mmcds_read_only"
 _MAX_ID = 200  # longest uuid/id string we keep; longer values are cut (they are ours or opaque ids)
 
 metadata = MetaData()
@@ -135,7 +137,8 @@ def _setup_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (report, readiness ping) take no write lock: WAL lets them run beside writers.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -165,6 +168,8 @@ class Store:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            if path is None:  # in-memory: one shared connection, or each thread sees its own empty DB
+                kwargs["poolclass"] = StaticPool
         else:
             kwargs.update(pool_size=5, max_overflow=20, pool_timeout=30)
         engine = create_engine(database_url, **kwargs)
@@ -197,8 +202,12 @@ class Store:
                     meta_table.update().where(meta_table.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
                 )
 
+    def _reader(self) -> Any:
+        """A connection for reads only (on SQLite: a deferred BEGIN, no write lock)."""
+        return self.engine.connect().execution_options(**{READ_ONLY: True})
+
     def schema_version(self) -> int | None:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             value = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
         return None if value is None else int(value)
 
@@ -213,7 +222,7 @@ class Store:
     def ping(self) -> bool:
         """True when the database answers (readiness probe); never raises."""
         try:
-            with self.engine.connect() as conn:
+            with self._reader() as conn:
                 conn.execute(select(1))
             return True
         except Exception:  # noqa: BLE001 - any driver error means "not ready"
@@ -309,7 +318,7 @@ class Store:
         never audited (another deployment, a lost audit, a forged uuid) counts as unknown.
         """
         f, a = feedback_table, audit_table
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             total = conn.execute(select(func.count()).select_from(f)).scalar() or 0
             rows = conn.execute(
                 select(a.c.rule_id, f.c.outcome, func.count())
@@ -336,7 +345,7 @@ class Store:
         stmt = select(audit_table).order_by(audit_table.c.id)
         if hook_instance is not None:
             stmt = stmt.where(audit_table.c.hook_instance == hook_instance)
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             out = [dict(r._mapping) for r in conn.execute(stmt)]
         for row in out:
             row["suggestion_uuids"] = json.loads(row["suggestion_uuids"] or "[]")
@@ -344,7 +353,7 @@ class Store:
         return out
 
     def feedback_rows(self) -> list[dict]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             out = [dict(r._mapping) for r in conn.execute(select(feedback_table).order_by(feedback_table.c.id))]
         for row in out:
             row["accepted_suggestions"] = json.loads(row["accepted_suggestions"] or "[]")
