@@ -1,0 +1,103 @@
+"""Decide the patient-view notices (CONTRACT notice codes) from the clinical state.
+
+Pure decision code: returns `Notice` objects with the parameters the card texts need
+(`cards/notices.yaml` holds indicator, templates and sources).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds_service.clinical.model import ClinicalState
+from cds_service.clinical.options import rules_for, salvage_asct_status
+from cds_service.clinical.setting import decide_setting
+from cds_service.knowledge.loader import Knowledge
+
+RELAPSE_SETTINGS = frozenset({
+    "first-relapse-len-sensitive", "first-relapse-len-refractory", "first-relapse-after-anti-cd38",
+    "later-relapse", "triple-class-refractory",
+})
+SETTING_LABELS = {
+    "later-relapse": "Second or later relapse",
+    "triple-class-refractory": "Triple-class refractory",
+}
+
+
+@dataclass
+class Notice:
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _date(d: Any) -> str:
+    return d.isoformat() if d is not None and hasattr(d, "isoformat") else "date unknown"
+
+
+def _fmt_months(m: float | int | None) -> str:
+    if m is None:
+        return "unknown"
+    return f"{m:.0f}" if float(m).is_integer() else f"{m:.1f}"
+
+
+def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | None = None) -> list[Notice]:
+    """The notices that apply, in display order (most urgent first)."""
+    if not state.multiple_myeloma:
+        return []
+    rules = rules_for(knowledge)
+    setting = setting or decide_setting(state)
+    out: list[Notice] = []
+    relapse = setting in RELAPSE_SETTINGS
+    prog = f" documented on {_date(state.last_progression)}" if state.last_progression else ""
+
+    if setting == "insufficient-data":
+        missing = ", ".join(state.missing) if state.missing else "lines of therapy with dates and how each ended"
+        out.append(Notice("insufficient-data", {"missing": missing}))
+    if state.plasma_cell_leukemia:
+        out.append(Notice("plasma-cell-leukemia", {"dated": ""}))
+    if state.extramedullary:
+        out.append(Notice("extramedullary-disease", {"dated": ""}))
+    cyto = state.cytogenetics
+    if cyto.high_risk:
+        hr = [f for f in cyto.findings if f != "t(11;14)"] or list(cyto.findings)
+        out.append(Notice("high-risk-cytogenetics", {"findings": ", ".join(hr) or "high-risk abnormality",
+                                                     "dated": ""}))
+    if state.short_response:
+        out.append(Notice("short-response", {"months": _fmt_months(state.last_response_months),
+                                             "progression": f", {_date(state.last_progression)}" if state.last_progression else ""}))
+    if relapse:
+        salvage = salvage_asct_status(state, rules)
+        if salvage:
+            out.append(Notice(f"salvage-asct-{salvage}", _salvage_params(state, salvage, rules)))
+    if setting in ("later-relapse", "triple-class-refractory"):
+        prognosis = ""
+        if setting == "triple-class-refractory":
+            prognosis = ("Triple-class refractory disease has a median OS of only **5.6 months** (003); "
+                         "CAR-T or clinical trial enrolment is critical (000).")
+        out.append(Notice("clinical-trial", {"setting_label": SETTING_LABELS[setting], "prognosis": prognosis}))
+    if relapse:
+        extra = ""
+        if state.plasma_cell_leukemia or state.extramedullary:
+            extra = " Plasma cell leukaemia / extramedullary disease is documented: restage fully before choosing."
+        out.append(Notice("restage-at-relapse", {"progression": prog, "extra": extra}))
+    return out
+
+
+def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str, Any]:
+    t = state.transplant
+    months = t.months_asct_to_progression
+    sal = rules.modifiers.get("salvageAsct", {})
+    maint = {True: "; this patient had maintenance", False: "; this patient had no maintenance", None: ""}[
+        t.maintenance_after_asct]
+    if not t.prior_asct:
+        why = "never transplanted, transplant-eligible"
+        reason = ("No prior ASCT is recorded and the patient is transplant-eligible: 003 — salvage ASCT should be "
+                  "systematically considered in patients who never received a transplant; 002 agrees.")
+    else:
+        why = f"{_fmt_months(months)} months from ASCT to progression"
+        when = f" (ASCT {_date(t.asct_date)})" if t.asct_date else ""
+        reason = (f"First ASCT{when}; progression **{_fmt_months(months)} months** later. "
+                  f"Thresholds: 002 ≥ {sal.get('seed002MinMonths', 18)} months; 003 ≥ "
+                  f"{sal.get('seed003MinMonthsWithMaintenance', 36)} months "
+                  f"({sal.get('seed003MinMonthsWithoutMaintenance', 24)} without maintenance){maint}.")
+    return {"months": _fmt_months(months), "why": why, "reason": reason, "maintenance": maint}

@@ -1,0 +1,89 @@
+"""order-select / order-sign finding cards, with suggestions and override reasons.
+
+Shapes only: `cds_service.clinical.orders.check_orders` decides; texts, indicators and override
+reasons come from `cards/order_checks.yaml`; every card goes through `make_card`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_service.clinical.model import ClinicalState
+from cds_service.clinical.options import Rules, rules_for
+from cds_service.clinical.orders import Finding, check_orders
+from cds_service.config import Settings
+from cds_service.knowledge.loader import Knowledge
+from cds_service.record.model import DraftOrder, PatientRecord
+from cds_service.render.cards import make_card
+from cds_service.render.patient_view import fill
+from cds_service.render.suggestions import (
+    add_suggestions,
+    delete_suggestion,
+    replace_suggestions,
+    route_suggestion,
+    supportive_suggestions,
+)
+
+SEVERITY = {"critical": 0, "warning": 1, "info": 2}
+
+
+def override_reasons(rules: Rules, codes: list[str]) -> list[dict[str, str]]:
+    system = rules.checks.get("overrideReasonSystem", "https://mmcds.example.org/fhir/CodeSystem/override-reason")
+    catalog = rules.checks.get("overrideReasons", {})
+    return [{"system": system, "code": c, "display": catalog[c]} for c in codes if c in catalog]
+
+
+def _suggestions(f: Finding, rules: Rules, spec: dict[str, Any], patient_id: str | None,
+                 all_drafts: list[DraftOrder]) -> list[dict[str, Any]]:
+    if f.replace_with:
+        removed = {d.ref for d in f.drafts}
+        kept = {a for d in all_drafts if d.ref not in removed for a in d.agents}
+        out = replace_suggestions(rules, f.drafts, f.replace_with, patient_id, kept_agents=kept)
+        return out or [delete_suggestion(f.drafts, "Remove the draft")]
+    if f.code == "venetoclax-without-t11-14":
+        return [delete_suggestion(f.drafts, "Remove the venetoclax draft")]
+    if f.add_from:
+        return add_suggestions(rules, f.drafts, f.add_from, patient_id)
+    if f.supportive:
+        return supportive_suggestions(rules, f.drafts, f.supportive, patient_id, why=f.code)
+    if f.route_change and f.drafts:
+        s = route_suggestion(rules, f.drafts[0], f.route_change, spec.get("suggestLabel", "Change route"), patient_id)
+        return [s] if s else []
+    return []
+
+
+def finding_card(f: Finding, rules: Rules, patient_id: str | None = None,
+                 all_drafts: list[DraftOrder] | None = None) -> dict[str, Any]:
+    spec = rules.checks.get("checks", {}).get(f.code, {})
+    sources = rules.source_dicts(spec.get("sources", []))
+    links = [{"label": (s["citation"] or "evidence")[:80], "url": s["url"], "type": "absolute"}
+             for s in sources[:3] if s.get("url")]
+    return make_card(
+        kind="finding", rule_id=f"order/{f.code}", knowledge_version=rules.version,
+        summary=fill(spec.get("summary", f.code), f.params), indicator=spec.get("indicator", "warning"),
+        detail=fill(spec.get("detail", ""), f.params).strip() or None, sources=sources,
+        suggestions=_suggestions(f, rules, spec, patient_id, all_drafts or f.drafts) or None, selection_behavior="at-most-one",
+        override_reasons=override_reasons(rules, spec.get("overrideReasons", [])) or None, links=links or None,
+        extra={"code": f.code, "agents": list(f.agents), "orders": list(f.orders)},
+    )
+
+
+def order_cards(
+    state: ClinicalState,
+    drafts: list[DraftOrder],
+    knowledge: Knowledge,
+    settings: Settings,
+    hook: str,
+    record: PatientRecord | None = None,
+    patient_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Finding cards, most severe first; [] for patients without myeloma."""
+    if not state.multiple_myeloma:
+        return []
+    rules = rules_for(knowledge)
+    if patient_id is None and record is not None:
+        patient_id = record.patient_id
+    findings = check_orders(state, drafts, knowledge, settings, hook, record=record)
+    cards = [finding_card(f, rules, patient_id, drafts) for f in findings]
+    cards.sort(key=lambda c: SEVERITY.get(c["indicator"], 3))
+    return cards
