@@ -59,6 +59,7 @@ class DrugIndex:
     local_form_re: re.Pattern[str] | None
     local_form_agents: frozenset[str]
     steroid_thresholds: dict[str, Any]
+    cache: dict[tuple, DrugMatch] = field(default_factory=dict)  # same drug concept, same answer
 
 
 def _norm_name(s: str) -> str:
@@ -189,9 +190,22 @@ def resolve_drug(concept_or_medication: Any, knowledge: Knowledge) -> DrugMatch:
     Never raises: anything unreadable is simply "no agent".
     """
     try:
-        return _resolve(concept_or_medication, drug_index(knowledge))
+        idx = drug_index(knowledge)
+        if isinstance(concept_or_medication, dict) and "contained" not in concept_or_medication:
+            fast = repr(concept_or_medication)  # cheap exact key: EHRs repeat the same concept per cycle
+            if len(fast) < 4000:
+                hit = idx.cache.get(("repr", fast))
+                if hit is None:
+                    hit = _resolve(concept_or_medication, idx)
+                    if len(idx.cache) < _CACHE_MAX:
+                        idx.cache[("repr", fast)] = hit
+                return DrugMatch(list(hit.agents), hit.category, hit.display, hit.route, hit.matched_by)
+        return _resolve(concept_or_medication, idx)
     except Exception:  # noqa: BLE001 - tolerant reader: an odd concept is an unknown drug
         return DrugMatch()
+
+
+_CACHE_MAX = 20000
 
 
 def _resolve(obj: Any, idx: DrugIndex) -> DrugMatch:
@@ -200,6 +214,18 @@ def _resolve(obj: Any, idx: DrugIndex) -> DrugMatch:
     if not isinstance(obj, dict):
         return DrugMatch()
     cods, texts = _concepts_of(obj)
+    key = (tuple((as_str(c.get("system")), as_str(c.get("code"))) for c in cods), tuple(texts),
+           as_str(obj.get("display")) if not cods and not texts else "")
+    hit = idx.cache.get(key)
+    if hit is not None:
+        return DrugMatch(list(hit.agents), hit.category, hit.display, hit.route, hit.matched_by)
+    match = _resolve_parts(obj, cods, texts, idx)
+    if len(idx.cache) < _CACHE_MAX:
+        idx.cache[key] = match
+    return DrugMatch(list(match.agents), match.category, match.display, match.route, match.matched_by)
+
+
+def _resolve_parts(obj: dict, cods: list[dict], texts: list[str], idx: DrugIndex) -> DrugMatch:
     agents: list[str] = []
     matched_by = ""
     for c in cods:

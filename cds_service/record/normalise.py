@@ -285,39 +285,9 @@ def read_condition(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
     clinical = status_code(res.get("clinicalStatus"))
     onset = first_date(res.get("onsetDateTime"), as_dict(res.get("onsetPeriod")).get("start"), res.get("onsetString"))
     recorded = first_date(res.get("recordedDate"), res.get("dateRecorded"), res.get("assertedDate"))
-    texts = concept_texts(code)
-    text = " | ".join(texts)
-    excluded = bool(idx.exclude is not None and text and idx.exclude.search(text))
-
-    kinds: dict[str, dict] = {}
-    code_str = ""
-    for key in coded(code):
-        hit = idx.by_code.get(key)
-        if hit is None and key[0] == "icd10" and len(key[1]) >= 5:
-            kind = idx.icd_category.get(key[1][:4])
-            if kind:
-                hit = (kind, {"relapse": key[1][4:5] == "2", "remission": key[1][4:5] == "1"})
-        if hit:
-            kinds.setdefault(hit[0], hit[1])
-            code_str = code_str or key[1]
-    if not kinds and text and not excluded:
-        for kind in idx.order:
-            pat = idx.text.get(kind)
-            if pat is None or not pat.search(text):
-                continue
-            kex = idx.kind_exclude.get(kind)
-            if kex is not None and kex.search(text):
-                continue
-            if kind in idx.myeloma_kinds and any(k in idx.non_myeloma_blockers for k in kinds):
-                continue
-            kinds.setdefault(kind, {})
-    # Transplant status codes recorded as conditions (Z94.84, history-of situations).
-    pidx = procedure_index(knowledge)
-    for key in coded(code):
-        p = pidx.by_code.get(key)
-        if p is not None:
-            record.transplants.append(TransplantEvent(date=None, kind=p.get("kind", "unknown"), source=source))
-            break
+    kinds, code_str, transplant = _condition_kinds(code, knowledge)
+    if transplant is not None:
+        record.transplants.append(TransplantEvent(date=None, kind=transplant, source=source))  # type: ignore[arg-type]
     if not kinds:
         return
     relapse_status = clinical in ("relapse", "recurrence")
@@ -334,6 +304,54 @@ def read_condition(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
                                                             detail=f"{kind} in relapse"))
             else:
                 record.notes.append("A myeloma Condition in relapse has no date; not used as progression.")
+
+
+def _condition_kinds(code: Any, knowledge: Knowledge) -> tuple[dict[str, dict], str, str | None]:
+    """Kinds (with relapse/remission flags) and transplant status of a Condition.code; memoised."""
+    cache: dict[str, tuple[dict[str, dict], str, str | None]] = knowledge.index("record.condition_cache", lambda _k: {})
+    key = repr(code)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    idx = condition_index(knowledge)
+    texts = concept_texts(code)
+    text = " | ".join(texts)
+    excluded = bool(idx.exclude is not None and text and idx.exclude.search(text))
+
+    kinds: dict[str, dict] = {}
+    code_str = ""
+    for ck in coded(code):
+        found = idx.by_code.get(ck)
+        if found is None and ck[0] == "icd10" and len(ck[1]) >= 5:
+            kind = idx.icd_category.get(ck[1][:4])
+            if kind:
+                found = (kind, {"relapse": ck[1][4:5] == "2", "remission": ck[1][4:5] == "1"})
+        if found:
+            kinds.setdefault(found[0], found[1])
+            code_str = code_str or ck[1]
+    if not kinds and text and not excluded:
+        for kind in idx.order:
+            pat = idx.text.get(kind)
+            if pat is None or not pat.search(text):
+                continue
+            kex = idx.kind_exclude.get(kind)
+            if kex is not None and kex.search(text):
+                continue
+            if kind in idx.myeloma_kinds and any(k in idx.non_myeloma_blockers for k in kinds):
+                continue
+            kinds.setdefault(kind, {})
+    # Transplant status codes recorded as conditions (Z94.84, history-of situations).
+    transplant = None
+    pidx = procedure_index(knowledge)
+    for k in coded(code):
+        p = pidx.by_code.get(k)
+        if p is not None:
+            transplant = str(p.get("kind", "unknown"))
+            break
+    out = (kinds, code_str, transplant)
+    if len(cache) < 20000 and len(key) < 4000:
+        cache[key] = out
+    return out
 
 
 # --------------------------------------------------------------------------------- procedures
