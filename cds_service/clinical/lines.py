@@ -14,8 +14,16 @@ Operational decisions (each a reading of the IMWG text, kept in one place so it 
 - Not a new line: agents started within 35 days of the line start (regimen assembled over the
   first cycle), dropping agents, resuming an agent of the line after a holiday, a planned ASCT
   (incl. a tandem within 6 months), and maintenance / consolidation: after an ASCT, agents of the
-  line or the usual maintenance agents started ≤ ~6 months after it; without ASCT, agents of the
-  line restarted ≤ ~6 months after induction — in both cases only with no progression between.
+  line or the usual maintenance agents (lenalidomide, thalidomide, bortezomib, ixazomib) started
+  ≤ ~6 months after it; without ASCT, a proper subset of the line's agents made of maintenance
+  drugs (or an anti-CD38) restarted alone ≤ ~6 months after induction (restarting the whole
+  regimen is retreatment, a new line) — in both cases only with no progression between.
+- A single agent continuing > 60 days after all the other agents of its line stopped is
+  maintenance from the day they stopped (VRd → lenalidomide alone); a doublet given continuously
+  (Rd) is not maintenance.
+- Records: a cycle order known only by its date covers ~20 days (the dosing days of a cycle);
+  statuses entered-in-error / not-taken / not-done / cancelled / draft / intended and dates after
+  as_of are not exposure.
 - Melphalan / cyclophosphamide given around an ASCT (60 days before to 3 days after) are
   conditioning / mobilisation, part of the transplant, never a new line.
 """
@@ -35,6 +43,8 @@ CONDITIONING_AGENTS = frozenset({"melphalan", "cyclophosphamide"})
 SKIP_STATUSES = frozenset({"entered-in-error", "not-taken", "not-done", "cancelled", "draft", "intended"})
 
 COURSE_GAP_DAYS = 60
+# A cycle order known only by its date (authoredOn) covers the dosing days of a cycle (days 1-21).
+REQUEST_CYCLE_DAYS = 20
 TREATMENT_FREE_DAYS = 90
 ASSEMBLY_DAYS = 35
 MAINTENANCE_WINDOW_DAYS = 183
@@ -91,7 +101,10 @@ def _record_dates(m: MedicationUse, as_of: date) -> tuple[date, date, bool, bool
     if end is not None:
         if end >= as_of and status not in ("completed", "stopped"):
             return start, as_of, True, True
-        return start, max(end, start), False, True
+        if m.kind == "request" and end <= start and status not in ("stopped",):
+            # a cycle order dated by authoredOn only: its doses run for about a cycle after it
+            return start, min(start + timedelta(days=REQUEST_CYCLE_DAYS), as_of), False, True
+        return start, min(max(end, start), as_of), False, True
     if m.kind == "administration":
         return start, start, False, True
     if status in ("active", "on-hold", "in-progress") and (
@@ -99,7 +112,7 @@ def _record_dates(m: MedicationUse, as_of: date) -> tuple[date, date, bool, bool
     ):
         return start, as_of, True, True
     if m.kind == "request":
-        return start, min(start + timedelta(days=27), as_of), False, False
+        return start, min(start + timedelta(days=REQUEST_CYCLE_DAYS), as_of), False, True
     return start, start, False, False
 
 

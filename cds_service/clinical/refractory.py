@@ -126,7 +126,7 @@ def agent_evidence(
                         f"{_d(nxt)}; no progression date recorded, so counted as exposed, not refractory"
                     )
             if not last.end_known:
-                missing.append(f"{agent}: end date not recorded (assumed one cycle after {_d(last.start)})")
+                missing.append(f"{agent}: end date not recorded (last known date {_d(last.end)} used as the last dose)")
         out[agent] = AgentEvidence(agent, "exposed", lines, first, last_dose, ongoing, None, why, sources)
     for agent in undated_agents:
         if agent not in out:

@@ -103,7 +103,7 @@ def whole_months(a: date, b: date) -> int:
 
 def transplant_state(
     transplants: list[TransplantEvent],
-    course_starts: list[date],
+    course_spans: list[tuple[date, date]],
     episode_dates: list[date],
     relapsed: bool,
     age: int | None,
@@ -146,7 +146,9 @@ def transplant_state(
     asct = dated[-1]
     st.asct_date = asct
     window_end = asct + timedelta(days=MAINTENANCE_AFTER_ASCT_DAYS)
-    started = [s for s in course_starts if asct < s <= window_end]
+    # started in the 6 months after the ASCT, or a course carried on well past it (one record
+    # spanning induction and maintenance)
+    started = [s for s, e in course_spans if asct < s <= window_end or (s <= asct and e >= asct + timedelta(days=60))]
     if started:
         st.maintenance_after_asct = True
     elif window_end <= as_of:

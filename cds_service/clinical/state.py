@@ -132,7 +132,7 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
 
     st.transplant = transplant_state(
         record.transplants or [],
-        [c.start for c in courses if not c.conditioning],
+        [(c.start, c.end) for c in courses if not c.conditioning],
         episode_dates,
         st.relapsed,
         st.age,
