@@ -114,7 +114,8 @@ def parse_fish_text(text: str, knowledge: Knowledge) -> list[tuple[str, bool, fl
     for clause in _CLAUSE_SPLIT.split(text[:20000]):
         if not clause or not clause.strip():
             continue
-        segs = [s for s in _SEGMENT_SPLIT.split(clause) if s and s.strip()]
+        # An ISCN karyotype ("46,XY,t(11;14)(q13;q32)[20]") is one statement of what was found.
+        segs = [clause] if _KARYOTYPE.search(clause) else [s for s in _SEGMENT_SPLIT.split(clause) if s and s.strip()]
         weak_ok = not any(p.search(clause) for p in idx.no_result_context)
         info = [(abnormalities_in(s, idx), polarity(s, idx, weak_ok), s) for s in segs]
         if not any(a for a, _, _ in info):
