@@ -69,8 +69,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     for optional in ("sandbox", "smart", "openapi"):
         _register_optional(app, optional)
-    if settings.auth_mode == "none":
-        log.warning("AUTH_MODE=none: CDS client JWTs are NOT verified (development and tests only)")
     return app
 
 

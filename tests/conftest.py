@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def call_service(client) -> Callable[..., Any]:
     """POST a request to a service; a 200 answer is schema-checked before the test sees it."""
 
     def call(service_id: str, body: Any, **kwargs: Any):
-        resp = client.post(f"/cds-services/{service_id}", json=body, **kwargs)
+        resp = client.post(f"/cds-services/{service_id}", data=json.dumps(body), content_type="application/json", **kwargs)
         if resp.status_code == 200:
             assert_valid_response(resp.get_json())
         else:

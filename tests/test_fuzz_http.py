@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from cds_service.hooks.registry import PREFETCH
 from tests.builders import bundle, len_refractory_patient
 
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20))
 json_value = st.recursive(json_leaf, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4), max_leaves=20)
 
 FHIR_KEYS = ["resourceType", "id", "status", "subject", "patient", "code", "medicationCodeableConcept",
