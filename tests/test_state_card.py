@@ -74,7 +74,8 @@ def test_tcr_card_summary_detail_and_contract():
     st = derive_state(_tcr_record(), AS_OF)
     card = state_card(st, KNOWLEDGE)
     assert len(card["summary"]) < 140
-    assert card["summary"].startswith("Myeloma after 3 lines: triple-class refractory")
+    assert card["summary"].startswith("Relapsed myeloma after 3 lines")
+    assert "triple-class refractory (lenalidomide, pomalidomide, carfilzomib, daratumumab)" in card["summary"]
     assert "del(17p)" in card["summary"]
     ext = card["extension"][EXTENSION_KEY]
     assert ext["kind"] == "state" and ext["ruleId"] == "state.treatment-history"

@@ -80,13 +80,16 @@ def summary_text(state: ClinicalState) -> str:
     if state.insufficient_data:
         return "Myeloma: treatment history insufficient to assess lines and refractoriness"
     n = state.prior_lines
-    head = f"Myeloma after {n} line{'s' if n != 1 else ''}"
+    plural = "s" if n != 1 else ""
     if state.on_first_line:
-        head = (
-            "Myeloma on first line, not relapsed"
-            if state.lines and state.lines[-1].ongoing
-            else "Myeloma after 1 line, not relapsed"
-        )
+        ongoing = bool(state.lines and state.lines[-1].ongoing)
+        head = "Myeloma on first line, not relapsed" if ongoing else "Myeloma after 1 line, not relapsed"
+    elif state.relapsed:
+        head = f"Relapsed myeloma after {n} line{plural}"
+        if state.lines and not state.lines[-1].ongoing and state.lines[-1].ended_by == "progression":
+            head += ", awaiting next line"
+    else:
+        head = f"Myeloma after {n} line{plural}, no progression documented"
     refr = _refractory_agents(state)
     if state.penta_refractory:
         label = "penta-refractory"
@@ -97,7 +100,7 @@ def summary_text(state: ClinicalState) -> str:
     elif refr:
         label = "refractory"
     elif state.relapsed:
-        label = "relapsed, no refractoriness documented"
+        label = "no refractoriness documented"
     else:
         label = ""
     parts = [head]
@@ -119,8 +122,18 @@ def summary_text(state: ClinicalState) -> str:
     if state.frail:
         extras.append("frail")
     text = "; ".join(parts + extras)
+    # too long: drop the least informative words first, never cut mid-word
+    if len(text) > 139 and "lenalidomide" in refr and "progressed on len maintenance" in extras:
+        extras.remove("progressed on len maintenance")  # the detail says it; lenalidomide is named
+        text = "; ".join(parts + extras)
+    if len(text) > 139:
+        parts[0] = parts[0].replace(", awaiting next line", "")
+        text = "; ".join(parts + extras)
     if len(text) > 139 and refr:
         parts[0] = parts[0].replace(f" ({', '.join(refr)})", f" ({len(refr)} agents)")
+        text = "; ".join(parts + extras)
+    while len(text) > 139 and extras:
+        extras.pop()
         text = "; ".join(parts + extras)
     return text
 
@@ -216,6 +229,10 @@ def _transplant_section(state: ClinicalState) -> list[str]:
     else:
         elig = {True: "yes", False: "no", None: "unknown"}[t.transplant_eligible]
         out.append(f"- No prior ASCT; transplant-eligible (age ≤ 70, not frail): {elig}")
+    out.append(
+        "- Salvage ASCT thresholds (ASCT → progression): seed 002 ≥ 18 months (< 18: do not offer); "
+        "seed 003 [2A] ≥ 36 months, ≥ 24 without maintenance"
+    )
     sal = t.salvage_asct or "not assessed"
     out.append(f"- Salvage ASCT: **{sal}** — {t.salvage_reason or 'no assessment'}")
     return out
