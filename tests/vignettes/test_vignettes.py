@@ -1,0 +1,392 @@
+"""Clinical vignettes, judged the way the hidden harness judges: every fixture patient is run through
+the Flask app twice - once with its prefetch, once with prefetch removed and the data fetched from a
+real local FHIR server - and the cards are checked against tests/vignettes/expected.yaml.
+
+Three scores are printed at the end (`python -m pytest tests/vignettes -q -s`): state checks,
+setting/option/notice checks and order-finding checks, as percentages over all vignettes and modes.
+A vignette test fails on any failed check of its own; the expectations are never weakened to pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fhir_server import FhirTestServer, resources_from_prefetch
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FIXTURES = ROOT / "fixtures" / "patients"
+EXPECTED_FILE = Path(__file__).resolve().parent / "expected.yaml"
+DOC = yaml.safe_load(EXPECTED_FILE.read_text())
+AS_OF: str = DOC["as_of"]
+VIGNETTES: dict[str, dict[str, Any]] = DOC["vignettes"]
+PREFETCH_KEYS = ("patient", "conditions", "observations", "diagnosticReports", "procedures",
+                 "medicationStatements", "medicationRequests", "medicationAdministrations")
+SERVICE_FOR_HOOK = {"patient-view": "mm-next-line", "order-select": "mm-order-check", "order-sign": "mm-order-sign"}
+
+# category -> mode -> [passed, total]
+SCORE: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+CATEGORIES = ("state", "setting/options/notices", "order findings")
+
+
+def load_request(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / VIGNETTES[name]["file"]).read_text())
+
+
+# --------------------------------------------------------------------------------- checking
+class Checker:
+    """Collects named pass/fail checks in one score category."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[str, str, bool, str]] = []
+
+    def check(self, category: str, name: str, ok: bool, detail: str = "") -> None:
+        self.results.append((category, name, bool(ok), detail))
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"[{c}] {n}: {d}" for c, n, ok, d in self.results if not ok]
+
+
+def _ext(card: dict[str, Any]) -> dict[str, Any]:
+    ext = (card.get("extension") or {}).get("org.mmcds.card")
+    return ext if isinstance(ext, dict) else {}
+
+
+def _cards_of(cards: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [_ext(c) for c in cards if _ext(c).get("kind") == kind]
+
+
+def check_state(ck: Checker, expected: dict[str, Any], cards: list[dict[str, Any]]) -> None:
+    states = _cards_of(cards, "state")
+    if len(states) != 1 or not isinstance(states[0].get("state"), dict):
+        # every expected field fails: a missing state card loses all its checks
+        for key in expected:
+            ck.check("state", f"state.{key}", False, f"expected one state card, got {len(states)}")
+        return
+    got = states[0]["state"]
+    for key, want in expected.items():
+        have = got.get(key, "<missing>")
+        if key == "agents":
+            for agent, status in want.items():
+                ck.check("state", f"agents.{agent}", (have or {}).get(agent) == status,
+                         f"want {status}, got {(have or {}).get(agent) if isinstance(have, dict) else have}")
+            extra = sorted(set(have or {}) - set(want)) if isinstance(have, dict) else ["<not a dict>"]
+            ck.check("state", "agents.no-extra", not extra, f"unexpected agents {extra}")
+        elif key == "classes":
+            for cls, status in want.items():
+                val = have.get(cls) if isinstance(have, dict) else have
+                ck.check("state", f"classes.{cls}", val == status, f"want {status}, got {val}")
+        elif key in ("cytogenetics", "transplant"):
+            for sub, sub_want in want.items():
+                val = have.get(sub, "<missing>") if isinstance(have, dict) else have
+                if sub == "findings" and isinstance(val, list):
+                    ok = sorted(val) == sorted(sub_want)
+                elif isinstance(sub_want, list) and len(sub_want) == 2 and all(isinstance(x, int) for x in sub_want):
+                    ok = isinstance(val, (int, float)) and not isinstance(val, bool) and sub_want[0] <= val <= sub_want[1]
+                else:
+                    ok = val == sub_want
+                ck.check("state", f"{key}.{sub}", ok, f"want {sub_want}, got {val}")
+        else:
+            ck.check("state", key, have == want, f"want {want}, got {have}")
+
+
+def check_patient_view(ck: Checker, exp: dict[str, Any], cards: list[dict[str, Any]]) -> None:
+    cat = "setting/options/notices"
+    if exp.get("quiet"):
+        ck.check(cat, "quiet", cards == [], f"expected no cards, got {[_ext(c).get('kind') for c in cards]}")
+        return
+    if "state" in exp:
+        check_state(ck, exp["state"], cards)
+    options_cards = _cards_of(cards, "options")
+    opt = options_cards[0] if len(options_cards) == 1 else {}
+    needs_options = any(k in exp for k in ("setting", "preferred_include", "options_include", "avoid_include"))
+    if needs_options:
+        ck.check(cat, "options-card", len(options_cards) == 1, f"expected one options card, got {len(options_cards)}")
+    options = [o for o in opt.get("options") or [] if isinstance(o, dict)]
+    preferred = {o.get("regimen") for o in options if o.get("tier") == "preferred"}
+    listed = {o.get("regimen") for o in options}
+    avoid = {a.get("regimen") for a in opt.get("avoid") or [] if isinstance(a, dict)}
+    if "setting" in exp:
+        ck.check(cat, "setting", opt.get("setting") == exp["setting"], f"want {exp['setting']}, got {opt.get('setting')}")
+    for r in exp.get("preferred_include", []):
+        ck.check(cat, f"preferred+{r}", r in preferred, f"preferred = {sorted(map(str, preferred))}")
+    for r in exp.get("preferred_exclude", []):
+        ck.check(cat, f"preferred-{r}", r not in preferred, f"preferred = {sorted(map(str, preferred))}")
+    for r in exp.get("options_include", []):
+        ck.check(cat, f"options+{r}", r in listed, f"options = {sorted(map(str, listed))}")
+    for r in exp.get("options_exclude", []):
+        ck.check(cat, f"options-{r}", r not in listed, f"options = {sorted(map(str, listed))}")
+    for r in exp.get("avoid_include", []):
+        ck.check(cat, f"avoid+{r}", r in avoid, f"avoid = {sorted(map(str, avoid))}")
+    for r in exp.get("avoid_exclude", []):
+        ck.check(cat, f"avoid-{r}", r not in avoid, f"avoid = {sorted(map(str, avoid))}")
+    notices = {n.get("code") for n in _cards_of(cards, "notice")}
+    for code in exp.get("notices_include", []):
+        ck.check(cat, f"notice+{code}", code in notices, f"notices = {sorted(map(str, notices))}")
+    for code in exp.get("notices_exclude", []):
+        ck.check(cat, f"notice-{code}", code not in notices, f"notices = {sorted(map(str, notices))}")
+    # the hard safety rule of issue 4: never a regimen with a refractory agent as preferred
+    if "state" in exp and exp["state"].get("agents"):
+        refractory = {a for a, s in exp["state"]["agents"].items() if s == "refractory"}
+        if refractory:
+            bad = [o.get("regimen") for o in options if o.get("tier") == "preferred"
+                   and refractory & set(_regimen_agents(str(o.get("regimen"))))]
+            ck.check(cat, "no-preferred-with-refractory-agent", not bad, f"preferred with refractory agent: {bad}")
+
+
+# regimen letters (CONTRACT vocabulary) -> agents, for the "never preferred" safety check
+_LETTERS = [("Isa", "isatuximab"), ("Elo", "elotuzumab"), ("Ven", "venetoclax"), ("Pano", "panobinostat"),
+            ("D", "daratumumab"), ("K", "carfilzomib"), ("V", "bortezomib"), ("I", "ixazomib"),
+            ("R", "lenalidomide"), ("P", "pomalidomide"), ("T", "thalidomide"), ("S", "selinexor"),
+            ("C", "cyclophosphamide"), ("M", "melphalan"), ("d", "dexamethasone")]
+
+
+def _regimen_agents(code: str) -> list[str]:
+    if not re.fullmatch(r"[A-Za-z]+", code) or code[0].islower():
+        return []  # ide-cel, VDT-PACE, belantamab, clinical-trial...: not letter codes
+    if code == "VMP":
+        return ["bortezomib", "melphalan"]  # P = prednisone here
+    out, i = [], 0
+    while i < len(code):
+        for prefix, agent in _LETTERS:
+            if code.startswith(prefix, i):
+                out.append(agent)
+                i += len(prefix)
+                break
+        else:
+            return []
+    return [a for a in out if a != "dexamethasone"]
+
+
+def check_order(ck: Checker, exp: dict[str, Any], cards: list[dict[str, Any]]) -> None:
+    cat = "order findings"
+    findings = _cards_of(cards, "finding")
+    if exp.get("no_findings"):
+        ck.check(cat, "no-findings", not findings, f"got {[f.get('code') for f in findings]}")
+    for want in exp.get("findings_include", []):
+        matches = [f for f in findings if f.get("code") == want["code"]]
+        ck.check(cat, f"finding+{want['code']}", bool(matches), f"findings = {[f.get('code') for f in findings]}")
+        if matches:
+            agents = set().union(*[set(f.get("agents") or []) for f in matches])
+            orders = set().union(*[set(f.get("orders") or []) for f in matches])
+            for a in want.get("agents", []):
+                ck.check(cat, f"finding {want['code']} agent {a}", a in agents, f"agents = {sorted(agents)}")
+            for o in want.get("orders", []):
+                ck.check(cat, f"finding {want['code']} order {o}", o in orders, f"orders = {sorted(orders)}")
+    for code in exp.get("findings_exclude", []):
+        ck.check(cat, f"finding-{code}", all(f.get("code") != code for f in findings),
+                 f"findings = {[(f.get('code'), f.get('agents')) for f in findings]}")
+
+
+# ------------------------------------------------------------------------------ app & modes
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory):
+    from cds_service.app import create_app  # imported here: the validity tests must run without the app
+
+    tmp = tmp_path_factory.mktemp("vignettes")
+    app = create_app({"AUTH_MODE": "none", "AS_OF_DATE": AS_OF, "DATABASE_URL": f"sqlite:///{tmp / 'store.sqlite3'}",
+                      "DATA_DIR": str(tmp), "FHIR_TIMEOUT_S": 5})
+    return app.test_client()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_score() -> Iterator[None]:
+    yield
+    if not SCORE:
+        return
+    lines = ["", "=== vignette score (hidden-harness style) ==="]
+    for cat in CATEGORIES:
+        modes = SCORE.get(cat)
+        if not modes:
+            continue
+        parts = []
+        tp = tt = 0
+        for mode in ("prefetch", "fetch"):
+            p, t = modes.get(mode, [0, 0])
+            tp, tt = tp + p, tt + t
+            if t:
+                parts.append(f"{mode} {p}/{t} = {100 * p / t:.1f}%")
+        lines.append(f"{cat:<26} {100 * tp / tt if tt else 0:5.1f}%   ({'; '.join(parts)})")
+    print("\n".join(lines))
+
+
+def run(client, name: str, mode: str) -> tuple[int, Any, FhirTestServer | None]:
+    exp = VIGNETTES[name]
+    req = load_request(name)
+    req["hookInstance"] = str(uuid.uuid4())
+    service = exp.get("service") or SERVICE_FOR_HOOK[req["hook"]]
+    if mode == "prefetch":
+        resp = client.post(f"/cds-services/{service}", json=req)
+        return resp.status_code, resp.get_json(silent=True), None
+    resources = resources_from_prefetch(req.pop("prefetch"))
+    with FhirTestServer(resources) as srv:
+        req["fhirServer"] = srv.base_url
+        resp = client.post(f"/cds-services/{service}", json=req)
+        return resp.status_code, resp.get_json(silent=True), srv
+
+
+@pytest.mark.parametrize("mode", ["prefetch", "fetch"])
+@pytest.mark.parametrize("name", sorted(VIGNETTES))
+def test_vignette(client, name: str, mode: str) -> None:
+    exp = VIGNETTES[name]
+    status, body, srv = run(client, name, mode)
+    ck = Checker()
+    category = "order findings" if exp["hook"] != "patient-view" else "setting/options/notices"
+    ck.check(category, "http-200", status == 200, f"status {status}: {str(body)[:300]}")
+    cards = body.get("cards", []) if status == 200 and isinstance(body, dict) else []
+    if status != 200:
+        # an error answer loses every check the vignette would have made
+        if exp["hook"] == "patient-view":
+            check_patient_view(ck, exp, [])
+        else:
+            check_order(ck, exp, [])
+    elif exp["hook"] == "patient-view":
+        check_patient_view(ck, exp, cards)
+    else:
+        check_order(ck, exp, cards)
+    if srv is not None:
+        # fetch mode must really have fetched (a Medication referenced elsewhere only via _include/read)
+        ck.check(category, "fetched-from-fhir-server", srv.request_count > 0, "no request reached the FHIR server")
+    for cat, _name, ok, _detail in ck.results:
+        SCORE[cat][mode][1] += 1
+        SCORE[cat][mode][0] += int(ok)
+    assert not ck.failures, f"{name} ({mode}): {exp.get('description', '')}\n  " + "\n  ".join(ck.failures)
+
+
+# ------------------------------------------------------------------- fixtures themselves
+def test_every_fixture_has_an_expectation_and_back() -> None:
+    files = {p.name for p in FIXTURES.glob("*.json")}
+    expected_files = {v["file"] for v in VIGNETTES.values()}
+    assert files == expected_files, (sorted(files - expected_files), sorted(expected_files - files))
+
+
+@pytest.mark.parametrize("name", sorted(VIGNETTES))
+def test_fixture_is_a_cds_hooks_request(name: str) -> None:
+    req = load_request(name)
+    exp = VIGNETTES[name]
+    assert req["hook"] == exp["hook"] and SERVICE_FOR_HOOK[req["hook"]] == exp["service"]
+    uuid.UUID(req["hookInstance"])
+    assert req["fhirServer"] == "http://localhost/fhir"
+    ctx = req["context"]
+    assert ctx["userId"].startswith("Practitioner/") and isinstance(ctx["patientId"], str)
+    assert set(req["prefetch"]) == set(PREFETCH_KEYS)
+    assert req["prefetch"]["patient"]["id"] == ctx["patientId"]
+    for key in PREFETCH_KEYS[1:]:
+        bundle = req["prefetch"][key]
+        assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
+        for e in bundle.get("entry", []):
+            res = e["resource"]
+            if e["search"]["mode"] == "match":
+                ref = (res.get("subject") or {}).get("reference")
+                assert ref == f"Patient/{ctx['patientId']}", (key, res["id"])
+            else:
+                assert res["resourceType"] == "Medication"
+    if req["hook"] != "patient-view":
+        assert ctx["draftOrders"]["resourceType"] == "Bundle" and ctx["draftOrders"]["entry"]
+        if req["hook"] == "order-select":
+            ids = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in ctx["draftOrders"]["entry"]}
+            assert set(ctx["selections"]) <= ids
+    # every resource id is unique per type (a FHIR server could not hold it otherwise)
+    resources = resources_from_prefetch(req["prefetch"])
+    n_entries = 1 + sum(len(req["prefetch"][k].get("entry", [])) for k in PREFETCH_KEYS[1:])
+    n_meds_included = sum(1 for k in PREFETCH_KEYS[1:] for e in req["prefetch"][k].get("entry", [])
+                          if e["search"]["mode"] == "include")
+    assert len(resources) >= n_entries - n_meds_included
+
+
+@pytest.mark.parametrize("name", sorted(VIGNETTES))
+def test_fixture_resources_are_valid_r4(name: str) -> None:
+    """Clean encodings must be valid FHIR R4 (R4B models); only the deliberately non-conformant drafts
+    (sandbox shape, DSTU2 MedicationOrder) are exempt - and only the drafts."""
+    from fhir.resources.R4B.bundle import Bundle
+    from fhir.resources.R4B.patient import Patient
+
+    req = load_request(name)
+    Patient.model_validate(req["prefetch"]["patient"])
+    for key in PREFETCH_KEYS[1:]:
+        Bundle.model_validate(req["prefetch"][key])
+    if req["hook"] != "patient-view":
+        drafts = req["context"]["draftOrders"]
+        if VIGNETTES[name].get("nonconformant"):
+            with pytest.raises((ValueError, KeyError)):  # KeyError: R4 knows no MedicationOrder
+                Bundle.model_validate(drafts)
+        else:
+            Bundle.model_validate(drafts)
+
+
+def test_expectations_use_contract_vocabulary() -> None:
+    contract = Path("/work/shared/CONTRACT.md")
+    text = contract.read_text() if contract.exists() else None
+    settings = {"first-relapse-len-sensitive", "first-relapse-len-refractory", "first-relapse-after-anti-cd38",
+                "later-relapse", "triple-class-refractory", "not-relapsed", "insufficient-data"}
+    for name, exp in VIGNETTES.items():
+        if "setting" in exp:
+            assert exp["setting"] in settings, name
+        words: list[str] = []
+        for key in ("preferred_include", "preferred_exclude", "options_include", "options_exclude",
+                    "avoid_include", "avoid_exclude", "notices_include", "notices_exclude", "findings_exclude"):
+            words += exp.get(key, [])
+        words += [f["code"] for f in exp.get("findings_include", [])]
+        words += [a for f in exp.get("findings_include", []) for a in f["agents"]]
+        words += list((exp.get("state") or {}).get("agents", {}))
+        if text is not None:
+            for w in words:
+                assert f"{w}" in text, f"{name}: {w!r} is not CONTRACT vocabulary"
+
+
+def test_fetch_mode_needs_include_for_referenced_medications() -> None:
+    """The Medication of p09 is only reachable via _include/read: a plain patient search misses it."""
+    import requests
+
+    req = load_request("p09-d-two-lines-medication-reference")
+    with FhirTestServer(resources_from_prefetch(req["prefetch"])) as srv:
+        pid = req["context"]["patientId"]
+        plain = requests.get(f"{srv.base_url}/MedicationRequest", params={"patient": pid}, timeout=5).json()
+        assert all(e["search"]["mode"] == "match" for e in plain["entry"])
+        inc = requests.get(f"{srv.base_url}/MedicationRequest",
+                           params={"patient": pid, "_include": "MedicationRequest:medication"}, timeout=5).json()
+        assert {e["resource"]["id"] for e in inc["entry"] if e["search"]["mode"] == "include"} == {
+            "vg-p09-med-pomalidomide-rx-in", "vg-p09-med-bortezomib-rx-product", "vg-p09-med-dexamethasone-rx-in"}
+
+
+def test_regimen_agents_parser() -> None:
+    assert _regimen_agents("IsaPd") == ["isatuximab", "pomalidomide"]
+    assert _regimen_agents("DRd") == ["daratumumab", "lenalidomide"]
+    assert _regimen_agents("VenVd") == ["venetoclax", "bortezomib"]
+    assert _regimen_agents("VMP") == ["bortezomib", "melphalan"]
+    assert _regimen_agents("ide-cel") == [] and _regimen_agents("salvage-ASCT") == []
+
+
+def test_generator_is_in_sync() -> None:
+    """The committed fixtures are exactly what tools/make_vignettes.py produces (no hand edits)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("make_vignettes", ROOT / "tools" / "make_vignettes.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules["make_vignettes"] = mod  # dataclasses need their module registered
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.modules.pop("make_vignettes", None)
+    built = {v.key: v for v in mod.build()}
+    for name, exp in VIGNETTES.items():
+        key = exp.get("patient", name)
+        v = built[key]
+        if exp["hook"] == "patient-view":
+            fresh = v.request("patient-view", "pv")
+        else:
+            o = next(o for o in v.orders if f"{key}.{o['name']}" == name)
+            fresh = v.request(o["hook"], o["name"], copy.deepcopy(o["context"]))
+        assert fresh == load_request(name), f"{name}: fixture differs from the generator; run tools/make_vignettes.py"
