@@ -244,3 +244,16 @@ def test_non_myeloma_patient():
     st = derive_state(record([med("lenalidomide", "2021-01-01")], myeloma=False), AS_OF)
     assert st.multiple_myeloma is False
     assert st.to_contract()["multipleMyeloma"] is False
+
+
+def test_substitution_does_not_make_continuing_agent_maintenance():
+    meds = flatten(
+        med("bortezomib", "2021-01-01", "2021-04-01", stop="toxicity"),
+        med("lenalidomide", "2021-01-01", "2023-01-01"),
+        med("carfilzomib", "2021-04-10", "2023-01-01"),
+    )
+    st = derive_state(record(meds, progressions=[prog("2022-12-15")]), AS_OF)
+    assert st.prior_lines == 2
+    assert st.lines[0].maintenance_agents == []
+    assert st.progressed_on_len_maintenance is False
+    assert st.agents["lenalidomide"].status == "refractory"

@@ -286,14 +286,14 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
 def _mark_continuing_maintenance(lines: list[_Line]) -> None:
     """A single agent continuing > 60 days after all other agents of the line stopped is maintenance
     (e.g. VRd → bortezomib stopped → lenalidomide alone). Continuous doublets (Rd) are not."""
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         own = [c for c in line.courses if not c.conditioning]
         agents = {c.agent for c in own}
         if len(agents) < 2:
             continue
         for c in own:
-            if c.maintenance_from is not None:
-                continue
+            if c.maintenance_from is not None or (c.lines and c.lines[-1] != number):
+                continue  # a course carried into a later line was not left alone in this one
             others = [o.end for o in own if o.agent != c.agent and o.start <= c.end]
             if not others:
                 continue
