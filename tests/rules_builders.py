@@ -8,7 +8,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cds_service.clinical.model import CLASS_AGENTS, AgentEvidence, ClinicalState, Cytogenetics, TherapyLine, TransplantState
+from cds_service.clinical.model import (
+    CLASS_AGENTS,
+    AgentEvidence,
+    ClinicalState,
+    Cytogenetics,
+    TherapyLine,
+    TransplantState,
+)
 from cds_service.config import Settings
 from cds_service.knowledge.loader import Knowledge, KnowledgeError, _load_folder, schema_validators
 from cds_service.record.model import DraftOrder, MedicationUse, PatientRecord
@@ -62,10 +69,7 @@ def state(
     **kw: Any,
 ) -> ClinicalState:
     """A myeloma patient state; class states and TCR/double flags derived from the agent evidence."""
-    if isinstance(lines, int):
-        line_agents = [["bortezomib", "lenalidomide", "dexamethasone"]] * lines
-    else:
-        line_agents = lines
+    line_agents = [["bortezomib", "lenalidomide", "dexamethasone"]] * lines if isinstance(lines, int) else lines
     tl = [line(i + 1, a, ended_by="progression" if relapsed else "ongoing") for i, a in enumerate(line_agents)]
     prog = date(2024, 3, 1)
     agents = {a: ev(a, "exposed") for a in exposed}

@@ -130,6 +130,8 @@ class Avoid:
         out: dict[str, Any] = {"regimen": self.regimen, "reason": self.reason}
         if self.agents:
             out["agents"] = list(self.agents)
+            if len(self.agents) > 1:
+                out["reasons"] = [f"{a}-refractory" for a in self.agents]
         if self.note:
             out["note"] = self.note
         return out
@@ -312,12 +314,9 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         comps = _components(rules, reg)
         refr = [a for a in comps if a in eff]
         allowed = set(c.entry.get("allowRefractory") or [])
-        blocking = [a for a in refr if a not in allowed]
+        blocking = _by_priority([a for a in refr if a not in allowed])
         if blocking:
-            note = None
-            if blocking[0] == "lenalidomide" and not state.is_refractory("lenalidomide"):
-                key = "lenalidomideRecentExposure" if state.len_recent_exposure and not state.progressed_on_len_maintenance else "lenalidomideMaintenance"
-                note = mods.get(key, {}).get("note")
+            note = _len_note(state, mods) if blocking[0] == "lenalidomide" else None
             avoid.setdefault(reg, Avoid(reg, eff[blocking[0]], blocking, note))
             del cands[reg]
             continue
@@ -334,6 +333,13 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         if min_active and comps and c.tier == "preferred" and len(active) < min_active:
             c.tier = "other"
             c.notes.append(f"fewer than {min_active} drugs the disease is not refractory to (002)")
+
+    for reg in spec.get("checkAvoid") or []:
+        if reg in cands or reg in avoid or reg not in rules.regimens:
+            continue
+        blocking = _by_priority([a for a in _components(rules, reg) if a in eff])
+        if blocking:
+            avoid[reg] = Avoid(reg, eff[blocking[0]], blocking, _len_note(state, mods) if blocking[0] == "lenalidomide" else None)
 
     # Availability moves options to if-unavailable; the evidence stays listed.
     avail = mods.get("availability", {})
@@ -383,6 +389,24 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         avoid=list(avoid.values()), conflicts=conflicts, notes=[n for n in dict.fromkeys(notes) if n],
         effective_refractory=eff,
     )
+
+
+REASON_PRIORITY = ("lenalidomide", "daratumumab", "isatuximab", "bortezomib", "carfilzomib", "pomalidomide")
+
+
+def _by_priority(agents: list[str]) -> list[str]:
+    """The avoid reason names the most telling agent first (lenalidomide: 002's named pitfall)."""
+    rank = {a: i for i, a in enumerate(REASON_PRIORITY)}
+    return sorted(agents, key=lambda a: rank.get(a, len(rank)))
+
+
+def _len_note(state: ClinicalState, mods: dict[str, Any]) -> str | None:
+    """Why lenalidomide counts as refractory when IMWG alone would not say so (or the 002 pitfall)."""
+    if state.progressed_on_len_maintenance:
+        return mods.get("lenalidomideMaintenance", {}).get("note")
+    if state.len_recent_exposure and not state.is_refractory("lenalidomide"):
+        return mods.get("lenalidomideRecentExposure", {}).get("note")
+    return None
 
 
 def salvage_asct_status(state: ClinicalState, rules: Rules) -> str | None:

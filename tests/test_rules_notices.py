@@ -1,0 +1,109 @@
+"""decide_notices and the notice cards: one test per CONTRACT notice code."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rules_builders import knowledge, settings, state
+
+from cds_service.clinical.model import Cytogenetics, TransplantState
+from cds_service.clinical.notices import decide_notices
+from cds_service.render.patient_view import patient_view_cards
+
+K = knowledge()
+
+
+def codes(s):
+    return [n.code for n in decide_notices(s, K)]
+
+
+def cards_by_code(s):
+    return {c["extension"]["org.mmcds.card"]["code"]: c for c in patient_view_cards(s, K, settings())
+            if c["extension"]["org.mmcds.card"]["kind"] == "notice"}
+
+
+def test_high_risk_cytogenetics_names_the_findings():
+    s = state(lines=1, refractory=("lenalidomide",),
+              cytogenetics=Cytogenetics(tested=True, high_risk=True, findings=["del(17p)", "1q-gain"], t11_14=False))
+    c = cards_by_code(s)["high-risk-cytogenetics"]
+    assert "del(17p)" in c["summary"] and "continuous" in c["summary"].lower()
+    assert c["indicator"] == "warning"
+
+
+def test_no_high_risk_notice_when_fish_unknown_or_standard():
+    assert "high-risk-cytogenetics" not in codes(state(lines=1, cytogenetics=Cytogenetics()))
+    assert "high-risk-cytogenetics" not in codes(state(lines=1, cytogenetics=Cytogenetics(tested=True, high_risk=False)))
+
+
+def test_short_response_shows_the_months():
+    s = state(lines=1, short_response=True, last_response_months=11.0)
+    c = cards_by_code(s)["short-response"]
+    assert "11 months" in c["summary"]
+
+
+def test_plasma_cell_leukemia_is_critical_and_names_vdt_pace():
+    c = cards_by_code(state(lines=1, plasma_cell_leukemia=True))["plasma-cell-leukemia"]
+    assert c["indicator"] == "critical" and "VDT-PACE" in c["summary"]
+
+
+def test_extramedullary_disease():
+    c = cards_by_code(state(lines=1, extramedullary=True))
+    assert "extramedullary-disease" in c
+    assert "Plasma cell leukaemia / extramedullary" in c["restage-at-relapse"]["detail"]
+
+
+def test_salvage_asct_candidate_never_transplanted():
+    t = TransplantState(prior_asct=False, transplant_eligible=True, salvage_asct="candidate")
+    c = cards_by_code(state(lines=1, exposed=("lenalidomide",), transplant=t))["salvage-asct-candidate"]
+    assert "never transplanted" in c["summary"]
+    assert "18 months" in c["detail"] and "36 months" in c["detail"] and "24 months" in c["detail"]
+
+
+def test_salvage_asct_discuss_shows_months_and_both_thresholds():
+    t = TransplantState(prior_asct=True, asct_date=date(2021, 1, 1), months_asct_to_progression=26,
+                        maintenance_after_asct=True, salvage_asct="discuss")
+    c = cards_by_code(state(lines=1, exposed=("lenalidomide",), transplant=t))["salvage-asct-discuss"]
+    assert "26 months" in c["summary"]
+    assert "≥ 18 months" in c["detail"] and "36 months" in c["detail"] and "2021-01-01" in c["detail"]
+
+
+def test_salvage_asct_not_recommended():
+    t = TransplantState(prior_asct=True, months_asct_to_progression=12, salvage_asct="not-recommended")
+    c = cards_by_code(state(lines=1, exposed=("lenalidomide",), transplant=t))["salvage-asct-not-recommended"]
+    assert "12 months" in c["summary"] and "median OS only 6 months" in c["detail"]
+
+
+def test_salvage_asct_computed_from_thresholds_when_state_left_it_empty():
+    def verdict(months, maint):
+        t = TransplantState(prior_asct=True, months_asct_to_progression=months, maintenance_after_asct=maint)
+        return [c for c in codes(state(lines=1, exposed=("lenalidomide",), transplant=t)) if c.startswith("salvage")]
+    assert verdict(12, True) == ["salvage-asct-not-recommended"]
+    assert verdict(20, True) == ["salvage-asct-discuss"]
+    assert verdict(30, True) == ["salvage-asct-discuss"]
+    assert verdict(30, False) == ["salvage-asct-candidate"]
+    assert verdict(40, True) == ["salvage-asct-candidate"]
+
+
+def test_clinical_trial_in_later_relapse_and_tcr_with_prognosis():
+    assert "clinical-trial" in codes(state(lines=2, refractory=("lenalidomide",)))
+    assert "clinical-trial" not in codes(state(lines=1, refractory=("lenalidomide",)))
+    c = cards_by_code(state(lines=4, refractory=("lenalidomide", "bortezomib", "daratumumab")))["clinical-trial"]
+    assert "5.6 months" in c["detail"]
+
+
+def test_restage_at_relapse_only_when_relapsed():
+    assert "restage-at-relapse" in codes(state(lines=1, refractory=("lenalidomide",)))
+    assert "restage-at-relapse" not in codes(state(lines=1, relapsed=False, on_first_line=True))
+
+
+def test_insufficient_data_lists_what_is_missing():
+    s = state(lines=0, insufficient_data=True, missing=["treatment history"])
+    c = cards_by_code(s)["insufficient-data"]
+    assert "treatment history" in c["detail"]
+    assert codes(s)[0] == "insufficient-data"
+
+
+def test_no_notices_for_non_myeloma():
+    s = state(lines=1, plasma_cell_leukemia=True)
+    s.multiple_myeloma = False
+    assert decide_notices(s, K) == [] and patient_view_cards(s, K, settings()) == []
