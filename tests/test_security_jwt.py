@@ -291,3 +291,30 @@ def test_unreachable_jwks_refuses_without_raising_other_errors(sandbox_file, sto
     v = JwtVerifier(settings, store, fetch_timeout_s=1)
     with pytest.raises(AuthError):
         v.verify(bearer(sign(ES, claims(EHR, AUD))), [AUD])
+
+
+# A token the real CDS Hooks sandbox minted (public, expired in 2020; quoted in a public GitHub
+# script that verifies it): ES384, kid 44823f3d-…, jku to the sandbox, aud .../cds-services.
+REAL_SANDBOX_TOKEN = (
+    "eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCIsImtpZCI6IjQ0ODIzZjNkLTBiMDEtNGE2Yy1hODBlLWI5ZDNlOGE3MjI2ZiIsImprdSI6Imh0dHBz"
+    "Oi8vc2FuZGJveC5jZHMtaG9va3Mub3JnLy53ZWxsLWtub3duL2p3a3MuanNvbiJ9.eyJpc3MiOiJodHRwczovL3NhbmRib3guY2RzLWhvb2tzLm9y"
+    "ZyIsImF1ZCI6Imh0dHA6Ly8xMjcuMC4wLjE6ODAwMC9jZHMtc2VydmljZXMiLCJleHAiOjE1OTQyMzA5MDAsImlhdCI6MTU5NDIzMDYwMCwianRp"
+    "IjoiZWZiMzc3M2QtM2EyOC00M2UyLTlmYmMtYjkzNmE5YWUzODhiIn0.Cbey3n5NkDRoCLHZ2WMFc1z_RY8Rlq5oGxdAYfbrBPMiJXLCwjbYoU0av2"
+    "CQj-Olhbnpe7Vs8vzJ5oHP5gc2-0ooc5J49t4Uz9iYKpiM9KLUrqaJe0umc_klM2-ynHAI"
+)
+
+
+def test_real_sandbox_token_verifies_against_the_builtin_pinned_key_set(store):
+    """Signature checks precede claim checks in PyJWT: 'expired' proves the real signature verified."""
+    v = JwtVerifier(load_settings({"TRUSTED_ISSUERS": {SANDBOX: "builtin:cds-hooks-sandbox"}}, environ={}), store)
+    assert "Expired" in refused(v, REAL_SANDBOX_TOKEN, aud="http://127.0.0.1:8000/cds-services")
+    head, payload, sig = REAL_SANDBOX_TOKEN.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert body["iss"] == SANDBOX and body["exp"] == 1594230900
+    tampered = _b64(json.dumps(body | {"exp": int(time.time()) + 300}).encode())
+    assert "signature" in refused(v, f"{head}.{tampered}.{sig}", aud="http://127.0.0.1:8000/cds-services")
+
+
+def test_bad_builtin_name_refuses(store):
+    v = JwtVerifier(load_settings({"TRUSTED_ISSUERS": {SANDBOX: "builtin:../../etc/passwd"}}, environ={}), store)
+    assert "key" in refused(v, REAL_SANDBOX_TOKEN, aud="http://127.0.0.1:8000/cds-services")

@@ -1,8 +1,8 @@
 """JWKS key sources: an issuer's key set from a URL or a local file, cached and refreshed.
 
 We fetch with `requests` ourselves (PyJWT's PyJWKClient uses urllib, is hard to test and has no
-file source). A file source lets a deployment pin a published key set (e.g. the CDS Hooks
-sandbox's `.well-known/jwks.json`) with no network. Refreshes happen when the set is stale or a
+file source). A file source lets a deployment pin a published key set with no network; the CDS
+Hooks sandbox's set ships as `builtin:cds-hooks-sandbox` (see `keys/README.md`: testing only). Refreshes happen when the set is stale or a
 token names an unknown `kid`, at most once per `min_refresh_s` per source, so a flood of tokens
 with random kids cannot turn us into a request amplifier against the issuer.
 """
@@ -86,7 +86,17 @@ def _is_url(location: str) -> bool:
     return urlparse(location).scheme in ("http", "https")
 
 
+BUILTIN_DIR = Path(__file__).resolve().parent / "keys"
+BUILTIN_PREFIX = "builtin:"
+
+
 def _file_path(location: str) -> Path:
+    """A local JWKS: a path, a `file://` URL, or `builtin:<name>` (a set pinned in the package)."""
+    if location.startswith(BUILTIN_PREFIX):
+        name = location[len(BUILTIN_PREFIX):]
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise JwksError("bad builtin key set name")
+        return BUILTIN_DIR / f"{name}.jwks.json"
     parsed = urlparse(location)
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
@@ -129,7 +139,7 @@ class JwksSource:
                 raise JwksError(f"JWKS fetch failed: {type(exc).__name__}") from exc
         else:
             try:
-                with open(_file_path(self.location), "rb") as fh:
+                with open(_file_path(self.location), "rb") as fh:  # JwksError for a bad builtin name
                     body = fh.read(MAX_JWKS_BYTES + 1)
             except OSError as exc:
                 raise JwksError(f"JWKS file unreadable: {type(exc).__name__}") from exc
