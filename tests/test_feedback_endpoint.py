@@ -200,3 +200,30 @@ def test_200_concurrent_posts_are_all_counted_by_rule(backend, tmp_path):
         reopened.dispose()
         assert report["total"] == 200 and report["unknownCards"] == 0
         assert report["byRule"] == {f"rule.{r}": {"accepted": 40, "overridden": 10} for r in range(4)}
+
+
+def test_end_to_end_hook_audit_feedback_report(tmp_path, capsys):
+    """Through the real app: cards are audited, feedback on them is tied to their rules by the report."""
+    from cds_service.app import create_app
+    from cds_service.store.report import feedback_report_main
+    from tests.builders import hook_request, len_refractory_patient
+
+    url = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
+    app = create_app({"AUTH_MODE": "none", "DATABASE_URL": url, "DATA_DIR": str(tmp_path), "AS_OF_DATE": "2026-11-01",
+                      "MAX_BODY_BYTES": "100000"})
+    client = app.test_client()
+    resp = client.post("/cds-services/mm-next-line", json=hook_request("patient-view", len_refractory_patient()))
+    assert resp.status_code == 200, resp.data
+    cards = resp.get_json()["cards"]
+    assert cards
+    rules = [c["extension"]["org.mmcds.card"]["ruleId"] for c in cards]
+    items = [item(c["uuid"], "overridden") for c in cards] + [item("not-ours", "accepted")]
+    assert post(client, {"feedback": items}).status_code == 200
+    too_big = post(client, {"feedback": [item(padding="x" * 200_000)]})
+    assert too_big.status_code == 413 and set(too_big.get_json()) == {"error", "detail"}
+    assert feedback_report_main(["--json", "--database-url", url]) == 0
+    report = json.loads(capsys.readouterr().out)
+    expected: dict[str, dict[str, int]] = {}
+    for rule in rules:
+        expected.setdefault(rule, {"accepted": 0, "overridden": 0})["overridden"] += 1
+    assert report == {"total": len(cards) + 1, "byRule": dict(sorted(expected.items())), "unknownCards": 1}

@@ -173,3 +173,20 @@ def test_refusal_is_logged_with_reason_and_trusted_issuer_only(tmp_path, caplog)
     first, second = [r for r in caplog.records if r.getMessage() == "token refused"]
     assert first.reason == "audience mismatch" and first.issuer == ISS
     assert second.reason == "issuer not trusted" and second.issuer is None
+
+
+def test_concurrent_tokens_pass_and_a_concurrent_replay_wins_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = build_app(tmp_path, PUBLIC_BASE_URL=PUBLIC)
+    aud = f"{PUBLIC}/cds-services/mm-next-line"
+
+    def call(token: str) -> int:
+        return app.test_client().post("/cds-services/mm-next-line", json={},
+                                      headers={"Authorization": bearer(token)}).status_code
+
+    distinct = [sign(KEY, claims(ISS, aud)) for _ in range(60)]
+    same = [sign(KEY, claims(ISS, aud))] * 40
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        assert list(pool.map(call, distinct)) == [200] * 60
+        assert sorted(pool.map(call, same)) == [200] + [401] * 39
