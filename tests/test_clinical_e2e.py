@@ -251,3 +251,48 @@ def test_synthea_patients_have_no_myeloma_state():
         st = derive_state(build_record(resources, AS_OF, knowledge()), AS_OF)
         assert st.multiple_myeloma is False
         assert state_card(st, knowledge())["extension"][EXTENSION_KEY]["state"]["multipleMyeloma"] is False
+
+
+def administrations(med_ref_text: str, days: list[date], contained: bool = False) -> list[dict]:
+    """One MedicationAdministration per dose; optionally the drug as a contained Medication."""
+    out = []
+    for dd in days:
+        res: dict = {
+            "resourceType": "MedicationAdministration",
+            "id": f"a{next(_n)}",
+            "status": "completed",
+            "effectiveDateTime": f"{dd.isoformat()}T10:00:00Z",
+        }
+        if contained:
+            res["contained"] = [{"resourceType": "Medication", "id": "med1", "code": {"text": med_ref_text}}]
+            res["medicationReference"] = {"reference": "#med1"}
+        else:
+            res["medicationCodeableConcept"] = {"text": med_ref_text}
+        out.append(res)
+    return out
+
+
+def test_dara_administrations_dvmp_frontline_progression_by_relapse_condition():
+    start = date(2019, 3, 4)
+    dara_days = [start + timedelta(days=7 * i) for i in range(6)]
+    dara_days += [dara_days[-1] + timedelta(days=21 * i) for i in range(1, 17)]
+    dara_days += [dara_days[-1] + timedelta(days=28 * i) for i in range(1, 30)]
+    bort_days = [start + timedelta(days=42 * c + d) for c in range(9) for d in (0, 7, 14, 21)]
+    res = [patient("1946-05-05"), myeloma(onset="2019-02-15"), ecog("2019-03-01", 2)]
+    res += administrations("Darzalex (daratumumab) 1800 mg SC", dara_days, contained=True)
+    res += administrations("Velcade 1.3 mg/m2", bort_days)
+    res.append(statement("Alkeran (melphalan) 9 mg/m2 tablets", "2019-03-04", "2020-01-10"))
+    res.append(statement("prednisone 60 mg/m2", "2019-03-04", "2020-01-10"))
+    relapse_day = dara_days[-1] + timedelta(days=10)
+    res.append(myeloma("C90.02", onset=relapse_day.isoformat()))
+    rec, st = _state(res)
+    assert st.prior_lines == 1, [ln.label for ln in st.lines]
+    assert st.frontline_anti_cd38 == "with-bortezomib-alkylator"
+    assert st.agents["daratumumab"].status == "refractory"
+    assert st.agents["bortezomib"].status == "exposed"
+    assert st.agents["melphalan"].status == "exposed"
+    assert "lenalidomide" not in st.agents
+    assert st.relapsed and st.last_progression == relapse_day
+    assert st.frail is True and st.over_75 is True
+    assert st.transplant.prior_asct is False and st.transplant.salvage_asct == "not-recommended"
+    assert st.progressed_on_len_maintenance is False

@@ -120,7 +120,14 @@ def test_never_transplanted_relapsed_candidate_only_if_eligible():
         record(meds, progressions=[prog("2022-12-01")], birth="1950-01-01", ecogs=[ecog("2022-01-01", 1)]), AS_OF
     )
     assert old.transplant.transplant_eligible is False and old.transplant.salvage_asct == "not-recommended"
-    unknown = derive_state(record(meds, progressions=[prog("2022-12-01")], birth="1965-01-01"), AS_OF)
+    no_ecog = derive_state(record(meds, progressions=[prog("2022-12-01")], birth="1965-01-01"), AS_OF)
+    assert no_ecog.transplant.salvage_asct == "candidate"
+    assert "confirm fitness" in no_ecog.transplant.salvage_reason
+    frail = derive_state(
+        record(meds, progressions=[prog("2022-12-01")], birth="1965-01-01", ecogs=[ecog("2022-01-01", 3)]), AS_OF
+    )
+    assert frail.transplant.salvage_asct == "not-recommended"
+    unknown = derive_state(record(meds, progressions=[prog("2022-12-01")], birth=None), AS_OF)
     assert unknown.transplant.salvage_asct is None
     not_relapsed = derive_state(record(meds, birth="1965-01-01", ecogs=[ecog("2022-01-01", 1)]), AS_OF)
     assert not_relapsed.transplant.salvage_asct is None

@@ -85,10 +85,14 @@ def frailty(ecog: int | None, conditions: list[ConditionFact]) -> bool | None:
 
 
 def transplant_eligible(age: int | None, frail: bool | None) -> bool | None:
-    """Fit and age ≤ 70 (seed 003: frontline ASCT standard for fit patients < 71 years)."""
+    """Fit and age ≤ 70 (seed 003: frontline ASCT standard for fit patients < 71 years).
+
+    "Not frail" means no documented frailty (ECOG ≥ 2 or a frailty diagnosis): a missing ECOG does
+    not make a 60-year-old ineligible (the card lists the missing ECOG). Unknown age → None.
+    """
     if frail is True or (age is not None and age > ELIGIBLE_MAX_AGE):
         return False
-    if frail is False and age is not None:
+    if age is not None:
         return True
     return None
 
@@ -130,13 +134,14 @@ def transplant_state(
             st.salvage_reason = (
                 "Never transplanted and transplant-eligible (age ≤ 70, not frail): salvage ASCT should be "
                 "considered (seeds 002, 003)."
+                + (" Performance status not documented: confirm fitness." if frail is None else "")
             )
         elif st.transplant_eligible is False:
             st.salvage_asct = "not-recommended"
             why = "age > 70" if age is not None and age > ELIGIBLE_MAX_AGE else "frail"
             st.salvage_reason = f"Never transplanted and not transplant-eligible ({why}; seed 003)."
         else:
-            st.salvage_reason = "Never transplanted; eligibility unknown (age or fitness not documented)."
+            st.salvage_reason = "Never transplanted; eligibility unknown (age not documented)."
         return st
     dated = sorted(t.date for t in auto if isinstance(t.date, date))
     if not dated:
