@@ -52,6 +52,9 @@ TANDEM_DAYS = 183
 # A progression must come at least this long after a start to be "on" it; earlier it is the
 # progression that led to the start (charting lags of days to weeks are common).
 MIN_ON_TREATMENT_DAYS = 21
+# An agent of the old line belongs to the new one only when it goes on for longer than this after
+# the change (a stop date charted a few weeks late is overlap, not a continuing agent).
+CARRY_OVER_DAYS = 30
 # A progression dated shortly after the next line started still ended the previous line.
 PROGRESSION_LAG_DAYS = 14
 
@@ -204,7 +207,7 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
         line = _Line(start=c.start)
         if lines:
             for prev_c in lines[-1].courses:  # agents continuing through the change
-                if prev_c.end > c.start + timedelta(days=7) and not prev_c.conditioning:
+                if prev_c.end > c.start + timedelta(days=CARRY_OVER_DAYS) and not prev_c.conditioning:
                     line.courses.append(prev_c)
                     if prev_c.agent not in line.agents:
                         line.agents.append(prev_c.agent)

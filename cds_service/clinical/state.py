@@ -4,6 +4,18 @@ Pure: no I/O, no clock (as_of is given), never raises on odd records — a recor
 the derivation yields `insufficient_data` with the reason in `missing`, never a 500.
 The rules live in lines.py (IMWG lines), progression.py (progression episodes, IMWG PD from
 M-protein), refractory.py (60-day rule, classes) and risk.py (FISH, frailty, transplant).
+
+State-level decisions:
+- `relapsed`: a progression episode more than 21 days after the first line started (earlier ones
+  belong to the diagnosis); `last_progression` is the latest such episode.
+- `on_first_line`: exactly one line and not relapsed (ongoing or finished) → "not-relapsed".
+- `insufficient_data`: myeloma but no dated anti-myeloma agent (lines cannot be built).
+- `last_response_months`: the latest line that ended in progression, from its start (or its
+  ASCT) to that progression, in months of 30.44 days; `short_response` when < 18 (seed 002).
+- `frontline_anti_cd38`: line 1 with an anti-CD38 and lenalidomide → "with-lenalidomide";
+  with bortezomib and an alkylator (not ASCT conditioning) → "with-bortezomib-alkylator";
+  any other anti-CD38 regimen → "other"; None without anti-CD38 in line 1.
+- PCL / extramedullary / neuropathy: an active Condition of that kind.
 """
 
 from __future__ import annotations
