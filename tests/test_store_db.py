@@ -273,3 +273,13 @@ def test_store_survives_fork_after_use(backend, tmp_path):
         assert all(isinstance(t, int) for t in totals), totals
         assert max(totals) == 3 and store.feedback_report()["total"] == 3
         assert store.ping() is True  # the parent's own connections still work
+
+
+def test_plain_postgres_urls_use_psycopg():
+    from cds_service.store.db import normalise_url
+
+    assert normalise_url("postgres://u@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert Store("postgres://postgres@127.0.0.1:1/x").engine.dialect.driver == "psycopg"

@@ -100,6 +100,14 @@ def _clip(value: Any, n: int = _MAX_ID) -> str:
     return str(value)[:n]
 
 
+def normalise_url(url: str) -> str:
+    """`postgres://` / `postgresql://` (as platforms hand them out) use psycopg 3, the driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -159,6 +167,7 @@ class Store:
 
     def __init__(self, database_url: str, *, schema: str | None = None) -> None:
         """`schema` (PostgreSQL only) places the tables in that schema, e.g. one per test run."""
+        database_url = normalise_url(database_url)
         self.database_url = database_url
         self.is_sqlite = _is_sqlite(database_url)
         self.schema = None if self.is_sqlite else schema
