@@ -218,7 +218,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             }},
             "/metrics": {"get": {
                 "tags": ["operations"], "operationId": "metrics", "summary": "Prometheus metrics (text format)",
-                "responses": {"200": {"description": "Prometheus text exposition format 0.0.4.",
+                "responses": {"200": {"description": "Prometheus text exposition format.",
                                       "content": {"text/plain": {"schema": {"type": "string"}}}}},
             }},
             "/openapi.json": {"get": {

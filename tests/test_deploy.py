@@ -1,0 +1,217 @@
+"""The deployment files say what the README promises: parsed and checked, not just present."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cds_service.config import KEYS, load_settings
+from cds_service.server import gunicorn_options
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+
+
+def _docs() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc:
+                doc["__file__"] = path.name
+                docs.append(doc)
+    return docs
+
+
+def _one(kind: str) -> dict[str, Any]:
+    found = [d for d in _docs() if d.get("kind") == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def _env_sources(container: dict[str, Any]) -> set[tuple[str, str]]:
+    out = set()
+    for src in container.get("envFrom", []):
+        for kind in ("configMapRef", "secretRef"):
+            if kind in src:
+                out.add((kind, src[kind]["name"]))
+    return out
+
+
+def test_every_manifest_has_api_version_kind_and_name() -> None:
+    docs = _docs()
+    assert docs
+    for doc in docs:
+        assert doc.get("apiVersion") and doc.get("kind"), doc["__file__"]
+        if doc["kind"] != "Kustomization":
+            assert doc["metadata"]["name"], doc["__file__"]
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kust = _one("Kustomization")
+    others = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kust["resources"]) == others
+
+
+def test_deployment_replicas_probes_resources_and_auth() -> None:
+    dep = _one("Deployment")
+    assert dep["apiVersion"] == "apps/v1"
+    spec = dep["spec"]
+    assert spec["replicas"] >= 2
+    labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"].items() <= labels.items()
+    pod = spec["template"]["spec"]
+    (main,) = pod["containers"]
+    port_names = {p["name"]: p["containerPort"] for p in main["ports"]}
+    assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    for probe in ("readinessProbe", "livenessProbe"):
+        port = main[probe]["httpGet"]["port"]
+        assert port in port_names or port in port_names.values()
+    for kind in ("requests", "limits"):
+        assert main["resources"][kind]["cpu"] and main["resources"][kind]["memory"]
+    assert _env(main)["MMCDS_AUTH_MODE"] == "jwt"
+    assert load_settings(environ={"MMCDS_AUTH_MODE": _env(main)["MMCDS_AUTH_MODE"]}).auth_mode == "jwt"
+    sources = _env_sources(main)
+    assert ("configMapRef", _one("ConfigMap")["metadata"]["name"]) in sources
+    assert ("secretRef", _one("Secret")["metadata"]["name"]) in sources
+    # The served command is `serve` on all interfaces at the port the probes use.
+    cmd = main.get("command", []) + main.get("args", [])
+    assert cmd[:4] == ["python", "-m", "cds_service", "serve"]
+    assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    assert int(cmd[cmd.index("--port") + 1]) == port_names["http"]
+
+
+def test_deployment_runs_as_non_root_and_migrates_first() -> None:
+    pod = _one("Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    for container in pod["containers"] + pod.get("initContainers", []):
+        sc = container.get("securityContext", {})
+        assert sc.get("allowPrivilegeEscalation") is False, container["name"]
+        assert sc.get("readOnlyRootFilesystem") is True, container["name"]
+    inits = pod.get("initContainers", [])
+    migrate = [c for c in inits if c.get("command", []) + c.get("args", []) == ["python", "-m", "cds_service", "migrate"]]
+    assert migrate, "an initContainer must run `python -m cds_service migrate`"
+    assert _env_sources(migrate[0]) == _env_sources(pod["containers"][0])
+    assert migrate[0]["image"] == pod["containers"][0]["image"]
+    # Writable places for a read-only root filesystem: the data folder and /tmp.
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert {"/var/lib/mmcds", "/tmp"} <= mounts
+    assert _env(pod["containers"][0])["MMCDS_DATA_DIR"] == "/var/lib/mmcds"
+
+
+def test_service_targets_the_deployment_port() -> None:
+    svc, dep = _one("Service"), _one("Deployment")
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    ports = {p["name"] for p in dep["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert all(p["targetPort"] in ports for p in svc["spec"]["ports"])
+
+
+def test_hpa_scales_the_deployment_from_two() -> None:
+    hpa, dep = _one("HorizontalPodAutoscaler"), _one("Deployment")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    ref = hpa["spec"]["scaleTargetRef"]
+    assert (ref["apiVersion"], ref["kind"], ref["name"]) == ("apps/v1", "Deployment", dep["metadata"]["name"])
+    assert hpa["spec"]["minReplicas"] >= 2
+    assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_configmap_and_secret_hold_valid_settings() -> None:
+    cm, secret = _one("ConfigMap"), _one("Secret")
+    data = {**cm["data"], **secret.get("stringData", {})}
+    for key in data:
+        assert key.startswith("MMCDS_") and key.removeprefix("MMCDS_") in KEYS, f"unknown setting {key}"
+    assert {"MMCDS_TRUSTED_ISSUERS", "MMCDS_PUBLIC_BASE_URL", "MMCDS_CAR_T_AVAILABLE"} <= cm["data"].keys()
+    issuers = json.loads(cm["data"]["MMCDS_TRUSTED_ISSUERS"])
+    assert issuers and all(u.startswith("https://") for u in issuers.values())
+    assert secret["stringData"]["MMCDS_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert "MMCDS_DATABASE_URL" not in cm["data"], "credentials belong in the Secret"
+    # The whole environment a pod gets parses (a typo would fail at start).
+    settings = load_settings(environ={**{k: str(v) for k, v in data.items()}, "MMCDS_AUTH_MODE": "jwt"})
+    assert settings.auth_mode == "jwt" and settings.public_base_url.startswith("https://")
+    assert settings.database_url.startswith("postgresql+psycopg://")
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """(instruction, arguments) of the final stage, continuation lines joined."""
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    instructions = [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1] if " " in ln else "") for ln in lines]
+    last_from = max(i for i, (ins, _) in enumerate(instructions) if ins == "FROM")
+    assert instructions[last_from][1].startswith("python:3.11-slim")
+    return instructions[last_from:]
+
+
+def test_dockerfile_runs_as_non_root_with_healthcheck() -> None:
+    final = _dockerfile()
+    users = [arg for ins, arg in final if ins == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    user_index = max(i for i, (ins, _) in enumerate(final) if ins == "USER")
+    cmd_index = max(i for i, (ins, _) in enumerate(final) if ins == "CMD")
+    assert user_index < cmd_index
+    health = [arg for ins, arg in final if ins == "HEALTHCHECK"]
+    assert health and "/healthz" in health[-1]
+    cmd = json.loads(final[cmd_index][1])
+    assert cmd[:4] == ["python", "-m", "cds_service", "serve"] and cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    runs = " ".join(arg for ins, arg in final if ins == "RUN")
+    assert "pip install" in runs
+
+
+def test_dockerfile_copies_what_the_wheel_needs() -> None:
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    for needed in ("pyproject.toml", "cds_service", "mappings", "cards", "fixtures"):
+        assert f"COPY {needed}" in text
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8")
+    for needed in ("cds_service", "mappings", "cards", "fixtures", "pyproject.toml"):
+        assert f"!{needed}" in ignore
+
+
+def test_gunicorn_conf_matches_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setenv("MMCDS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MMCDS_BIND", "127.0.0.1:9999")
+    monkeypatch.setenv("MMCDS_WORKERS", "3")
+    conf = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    expected = gunicorn_options("127.0.0.1", 9999, workers=3)
+    for key, value in expected.items():
+        assert conf[key] == value, key
+    prom = Path(conf["os"].environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert prom == (tmp_path / "prometheus").resolve() and prom.is_dir()
+
+
+def test_gunicorn_conf_is_valid_for_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn itself loads the file (as `gunicorn -c` would) and accepts every setting."""
+    from gunicorn.config import Config
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv("MMCDS_BIND", raising=False)
+    monkeypatch.setenv("MMCDS_DATA_DIR", str(tmp_path))
+    conf = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    cfg = Config()
+    for key, value in conf.items():
+        if key in cfg.settings:
+            cfg.set(key, value)
+    assert cfg.worker_class_str == "gthread" and cfg.preload_app
+    assert cfg.bind == ["0.0.0.0:8080"]
+    assert callable(cfg.child_exit)
+
+
+def test_readme_documents_the_deploy_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docker build -f deploy/Dockerfile" in readme
+    assert "kubectl apply -k deploy/k8s" in readme
+    assert "gunicorn -c deploy/gunicorn.conf.py" in readme
+    assert shlex.split("gunicorn -c deploy/gunicorn.conf.py 'cds_service.app:create_app()'")[-1] in readme
