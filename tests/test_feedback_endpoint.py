@@ -10,6 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cds_service.config import load_settings
 from cds_service.http import feedback
@@ -227,3 +229,35 @@ def test_end_to_end_hook_audit_feedback_report(tmp_path, capsys):
     for rule in rules:
         expected.setdefault(rule, {"accepted": 0, "overridden": 0})["overridden"] += 1
     assert report == {"total": len(cards) + 1, "byRule": dict(sorted(expected.items())), "unknownCards": 1}
+
+
+_FUZZ_APP: dict = {}
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+_item_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "card": _json_values | st.text(max_size=40),
+        "outcome": st.sampled_from(["accepted", "overridden", "ACCEPTED", ""]) | _json_values,
+        "acceptedSuggestions": _json_values | st.lists(st.fixed_dictionaries({"id": _json_values}), max_size=3),
+        "overrideReason": _json_values | st.fixed_dictionaries({"reason": _json_values, "userComment": _json_values}),
+        "outcomeTimestamp": st.sampled_from(["2026-11-21T05:00:00Z", "2026-02-30T00:00:00Z", "x"]) | _json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_json_values | _item_like | st.fixed_dictionaries({"feedback": st.lists(_item_like, max_size=3) | _json_values}))
+def test_fuzzed_feedback_never_5xx(tmp_path_factory, body):
+    app = _FUZZ_APP.get("app")
+    if app is None:
+        store = Store(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.sqlite3'}")
+        store.create_schema()
+        app = _FUZZ_APP["app"] = make_app(store)
+    resp = post(app.test_client(), body)
+    assert resp.status_code in (200, 400), (resp.status_code, resp.data)
+    assert isinstance(resp.get_json(), dict)
+

@@ -283,3 +283,15 @@ def test_plain_postgres_urls_use_psycopg():
     assert normalise_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
     assert Store("postgres://postgres@127.0.0.1:1/x").engine.dialect.driver == "psycopg"
+
+
+def test_odd_text_is_stored_on_every_backend(store):
+    odd = "nul\x00 é 💊 " + "x" * 400
+    store.record_feedback("mm-next-line", [_fb(odd, "overridden",
+                                               overrideReason={"reason": {"system": odd, "code": odd}})])
+    card = _card("rule\x00odd")
+    card["uuid"] = odd
+    _audit(store, [card], hook_instance=odd)
+    report = store.feedback_report()
+    assert report["total"] == 1 and report["unknownCards"] == 0
+    assert list(report["byRule"]) == ["ruleodd"]

@@ -97,7 +97,8 @@ jti_table = Table(
 
 
 def _clip(value: Any, n: int = _MAX_ID) -> str:
-    return str(value)[:n]
+    """Bounded text without NUL (PostgreSQL refuses NUL in text; an EHR may send anything)."""
+    return str(value).replace("\x00", "")[:n]
 
 
 def normalise_url(url: str) -> str:
