@@ -35,10 +35,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def base_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Our environment without MMCDS_* / PROMETHEUS_* leftovers, plus a data dir and `extra`."""
+def base_env(data_dir: Path, extra: dict[str, str] | None = None, source_on_path: bool = True) -> dict[str, str]:
+    """Our environment without MMCDS_* / PROMETHEUS_* leftovers, plus a data dir and `extra`.
+
+    `source_on_path=False` drops PYTHONPATH entirely: the installed package is used, not the checkout.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MMCDS_", "PROMETHEUS_"))}
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if source_on_path:
+        env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    else:
+        env.pop("PYTHONPATH", None)
     env["PYTHONUNBUFFERED"] = "1"
     env["MMCDS_DATA_DIR"] = str(data_dir)
     env.setdefault("MMCDS_AUTH_MODE", "none")
@@ -50,7 +56,8 @@ class ServedApp:
     """`python -m cds_service serve` on 127.0.0.1:<free port>; a context manager."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, workers: int = 2, threads: int = 4,
-                 python: str | None = None, cwd: Path | None = None, extra_args: list[str] | None = None) -> None:
+                 python: str | None = None, cwd: Path | None = None, extra_args: list[str] | None = None,
+                 source_on_path: bool = True) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.extra_env = dict(env or {})
@@ -59,6 +66,7 @@ class ServedApp:
         self.python = python or sys.executable
         self.cwd = cwd or ROOT
         self.extra_args = list(extra_args or [])
+        self.source_on_path = source_on_path
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._out_path = self.data_dir / "serve.stdout.log"
@@ -72,7 +80,7 @@ class ServedApp:
         return self.base_url + path
 
     def env(self) -> dict[str, str]:
-        return base_env(self.data_dir, self.extra_env)
+        return base_env(self.data_dir, self.extra_env, self.source_on_path)
 
     def logs(self) -> str:
         """Everything the server wrote so far (stdout then stderr)."""
