@@ -1,0 +1,1 @@
+"""Benchmarks for the CDS service: `python -m bench.run` (see README, "Benchmarks")."""

@@ -1,0 +1,613 @@
+"""The benchmark: the service under its production server against a floor, growth, FHIR-fetch mode.
+
+    python -m bench.run                      # full run (about 3 minutes on 2 cores)
+    python -m bench.run --quick              # shorter windows, sizes 50/200/1000
+    python -m bench.run --help
+
+What it measures (results as JSON + a markdown table in `bench/results/`, which is gitignored):
+
+1. In process: `cds_service.pipeline.run` on synthetic penta-refractory patients of ~50, 200,
+   1 000 and 5 000 resources and on the largest Synthea patient — many repetitions, median
+   per-stage timings, marginal cost per resource (is the cost linear in record size?).
+2. Over HTTP: `python -m cds_service serve` (gunicorn, the production options) in a subprocess
+   with a temp DATA_DIR, `MMCDS_AUTH_MODE=none` and a fixed `MMCDS_AS_OF_DATE`; and the floor
+   (`bench/floor_app.py`: orjson parse + one small card) under the same gunicorn options. The
+   same body, `--clients` concurrent keep-alive clients (wrk, else the Python generator):
+   requests/s, p50, p99, errors and the service/floor ratio, for the target patient and per size.
+3. FHIR-fetch mode: no prefetch, `fhirServer` pointing at a local FHIR test server that adds
+   20 ms to every request: FHIR calls and sequential round trips per hook call, gather and total
+   latency (in process, sequential), and throughput over HTTP.
+
+Targets (issue 6; ~200-resource penta-refractory patient, 8 clients, 2 cores): throughput
+≥ 50 % of the floor, p99 ≤ 50 ms, zero errors; cost roughly linear in size; fetch mode ≤ 2 round
+trips plus compute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import patients
+from bench.loadgen import LoadResult, run_load, wrk_available
+from bench.variant import parse_overrides
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+SERVICE_ID = "mm-next-line"
+
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 50.0
+TARGET_ROUND_TRIPS = 2
+# Marginal cost per resource of the largest step may be at most this multiple of the smaller step's.
+LINEARITY_TOLERANCE = 1.5
+
+
+@dataclass
+class BenchConfig:
+    duration_s: float = 5.0
+    rounds: int = 3  # alternating floor/service windows for the target patient
+    warmup_s: float = 2.0
+    clients: int = 8
+    sizes: tuple[int, ...] = patients.DEFAULT_SIZES
+    target_size: int = 200
+    synthea: bool = True
+    loadgen: str = "auto"  # wrk | python | auto
+    http: bool = True
+    http_growth: bool = True
+    growth_duration_s: float = 4.0
+    fetch: bool = True
+    fetch_delay_s: float = 0.02
+    fetch_reps: int = 15
+    fetch_http: bool = True
+    inprocess: bool = True
+    inprocess_min_time_s: float = 1.0
+    inprocess_min_reps: int = 15
+    workers: int | None = None
+    threads: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # gunicorn options changed (bench.variant)
+    as_of: str = "2026-11-01"
+    out_dir: Path = RESULTS_DIR
+    write: bool = True
+    command: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["out_dir"] = str(self.out_dir)
+        return d
+
+
+@dataclass
+class Case:
+    """One benchmark patient: its request and how big it is."""
+
+    name: str
+    resources: list[dict[str, Any]]
+    patient_id: str
+    request: dict[str, Any] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def size(self) -> int:
+        return patients.count_resources(self.request)
+
+
+def build_cases(cfg: BenchConfig) -> list[Case]:
+    cases = []
+    sizes = sorted(set(cfg.sizes) | {cfg.target_size})
+    for size in sizes:
+        chart = patients.penta_refractory_patient(size)
+        cases.append(Case(f"penta-{size}", chart, patients.PATIENT_ID))
+    if cfg.synthea and patients.SYNTHEA_DIR.is_dir():
+        pid, chart = patients.largest_synthea_patient()
+        cases.append(Case("synthea-largest", chart, pid))
+    for case in cases:
+        case.request = patients.hook_request(case.patient_id, patients.prefetch_for(case.resources))
+        case.body = orjson.dumps(case.request)
+    return cases
+
+
+# ----------------------------------------------------------------------------- in process
+def _settings(cfg: BenchConfig, data_dir: Path) -> Any:
+    from cds_service.config import load_settings
+
+    return load_settings({"AUTH_MODE": "none", "AS_OF_DATE": cfg.as_of, "DATA_DIR": str(data_dir)}, environ={})
+
+
+def time_inprocess(case: Case, settings: Any, knowledge: Any, min_time_s: float, min_reps: int) -> dict[str, Any]:
+    """Median wall time of orjson parse + `pipeline.run` over many repetitions (after 3 warm-ups)."""
+    from cds_service.pipeline import run
+
+    for _ in range(3):
+        result = run(SERVICE_ID, orjson.loads(case.body), settings, knowledge)
+    parse_ms: list[float] = []
+    run_ms: list[float] = []
+    stages: dict[str, list[float]] = {}
+    started = time.perf_counter()
+    while len(run_ms) < min_reps or time.perf_counter() - started < min_time_s:
+        t0 = time.perf_counter()
+        request = orjson.loads(case.body)
+        t1 = time.perf_counter()
+        result = run(SERVICE_ID, request, settings, knowledge)
+        t2 = time.perf_counter()
+        parse_ms.append((t1 - t0) * 1000)
+        run_ms.append((t2 - t1) * 1000)
+        for k, v in result.timings_ms.items():
+            stages.setdefault(k, []).append(v)
+        if len(run_ms) >= 5000:
+            break
+    run_ms.sort()
+    cards = result.response.get("cards", [])
+    return {
+        "case": case.name, "resources": case.size, "body_kib": round(len(case.body) / 1024, 1),
+        "reps": len(run_ms), "parse_ms": round(statistics.median(parse_ms), 3),
+        "run_ms": round(statistics.median(run_ms), 3), "run_p90_ms": round(run_ms[int(0.9 * (len(run_ms) - 1))], 3),
+        "stages_ms": {k: round(statistics.median(v), 3) for k, v in stages.items()},
+        "cards": len(cards),
+        "card_kinds": sorted({str(c.get("extension", {}).get("org.mmcds.card", {}).get("kind")) for c in cards}),
+    }
+
+
+def linearity(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Marginal cost per resource between consecutive synthetic sizes, and a least-squares fit.
+
+    Linear cost means the marginal cost per resource stays about the same as the chart grows;
+    a quadratic scan shows up as a marginal cost that grows with size.
+    """
+    pts = sorted((r["resources"], r["parse_ms"] + r["run_ms"]) for r in rows if r["case"].startswith("penta-"))
+    steps = []
+    for (n0, t0), (n1, t1) in zip(pts, pts[1:], strict=False):
+        if n1 > n0:
+            steps.append({"from": n0, "to": n1, "us_per_resource": round((t1 - t0) / (n1 - n0) * 1000, 2)})
+    out: dict[str, Any] = {"steps": steps}
+    if len(pts) >= 2:
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+        intercept = my - slope * mx
+        ss_tot = sum((y - my) ** 2 for y in ys)
+        ss_res = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys, strict=True))
+        out.update({"fit_ms": round(intercept, 3), "fit_us_per_resource": round(slope * 1000, 2),
+                    "r2": round(1 - ss_res / ss_tot, 4) if ss_tot else 1.0})
+    positive = [s["us_per_resource"] for s in steps if s["us_per_resource"] > 0]
+    if len(steps) >= 2 and positive:
+        growth = steps[-1]["us_per_resource"] / max(min(positive), 1e-9)
+        out["marginal_growth"] = round(growth, 2)
+        out["linear"] = growth <= LINEARITY_TOLERANCE
+    return out
+
+
+# ---------------------------------------------------------------------------------- servers
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}): {log.read_text(errors='replace')[-1500:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server not ready after {timeout_s:.0f} s: {log.read_text(errors='replace')[-1500:]}")
+
+
+@contextlib.contextmanager
+def server_process(kind: str, cfg: BenchConfig, work: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the service (`kind="service"`) or the floor under gunicorn; yields the base URL."""
+    port = free_port()
+    args = ["--host", "127.0.0.1", "--port", str(port)]
+    if cfg.workers:
+        args += ["--workers", str(cfg.workers)]
+    if cfg.threads:
+        args += ["--threads", str(cfg.threads)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if kind == "service":
+        data_dir = work / "service-data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env.update({"MMCDS_DATA_DIR": str(data_dir), "MMCDS_AUTH_MODE": "none", "MMCDS_AS_OF_DATE": cfg.as_of,
+                    "MMCDS_LOG_LEVEL": "WARNING", "MMCDS_MAX_BODY_BYTES": str(64 * 1024 * 1024)})
+        for key in [k for k in env if k.startswith("MMCDS_") and k not in (
+                "MMCDS_DATA_DIR", "MMCDS_AUTH_MODE", "MMCDS_AS_OF_DATE", "MMCDS_LOG_LEVEL", "MMCDS_MAX_BODY_BYTES")]:
+            env.pop(key)  # a developer's shell settings must not change what is measured
+        cmd = [sys.executable, "-m", "cds_service", "serve", *args]
+        ready = f"http://127.0.0.1:{port}/healthz"
+    else:
+        cmd = [sys.executable, "-m", "bench.floor_app", *args]
+        ready = f"http://127.0.0.1:{port}/"
+    if cfg.overrides:  # an experiment: both servers through bench.variant with the same changes
+        sets = [f"{k}={v}" for k, v in cfg.overrides.items()]
+        cmd = [sys.executable, "-m", "bench.variant", "--app", kind, *args, *(x for s in sets for x in ("--set", s))]
+    env.update(extra_env or {})
+    log = work / f"{kind}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_ready(ready, proc, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server we started: SIGTERM to its gunicorn master's process group, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=25)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def measure(cfg: BenchConfig, url: str, body: bytes, duration_s: float, warmup: bool = True) -> LoadResult:
+    if warmup and cfg.warmup_s > 0:
+        run_load(cfg.loadgen, url, body, cfg.clients, cfg.warmup_s)
+    return run_load(cfg.loadgen, url, body, cfg.clients, duration_s)
+
+
+def combine(windows: list[LoadResult]) -> dict[str, Any]:
+    """Several measured windows of one server: medians of req/s, p50 and p99; the worst p99; totals."""
+    def med(key: str) -> float | None:
+        values = [getattr(w, key) for w in windows if getattr(w, key) is not None]
+        return round(statistics.median(values), 2) if values else None
+
+    kinds: dict[str, int] = {}
+    for w in windows:
+        for k, v in w.error_kinds.items():
+            kinds[k] = kinds.get(k, 0) + v
+    return {
+        "tool": windows[0].tool, "clients": windows[0].clients, "windows": len(windows),
+        "duration_s": round(sum(w.duration_s for w in windows), 2), "requests": sum(w.requests for w in windows),
+        "errors": sum(w.errors for w in windows), "error_kinds": kinds,
+        "rps": med("rps"), "p50_ms": med("p50_ms"), "p90_ms": med("p90_ms"), "p99_ms": med("p99_ms"),
+        "p99_max_ms": max((w.p99_ms for w in windows if w.p99_ms is not None), default=None),
+        "rps_windows": [w.rps for w in windows], "p99_windows": [w.p99_ms for w in windows],
+    }
+
+
+def compare(cfg: BenchConfig, floor_url: str, service_url: str, body: bytes, duration_s: float,
+            rounds: int) -> dict[str, Any]:
+    """Floor and service in alternating windows (F S F S ...): other load on a shared machine drifts,
+    and alternating puts both under the same drift; the ratio is the median of per-round ratios."""
+    floors: list[LoadResult] = []
+    services: list[LoadResult] = []
+    for i in range(rounds):
+        floors.append(measure(cfg, floor_url, body, duration_s, warmup=i == 0))
+        services.append(measure(cfg, service_url, body, duration_s, warmup=i == 0))
+    ratios = [s.rps / f.rps for f, s in zip(floors, services, strict=True) if f.rps]
+    return {"floor": combine(floors), "service": combine(services),
+            "ratio": round(statistics.median(ratios), 3) if ratios else None,
+            "ratio_windows": [round(r, 3) for r in ratios]}
+
+
+def check_answer(url: str, body: bytes) -> dict[str, Any]:
+    """One request before the load: the answer must be 200 with cards (a fast 4xx is not a result)."""
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        data = orjson.loads(resp.read())
+    return {"status": 200, "cards": len(data.get("cards", []))}
+
+
+# ------------------------------------------------------------------------------- fetch mode
+def _fhir_server_class() -> Any:
+    """The project's FHIR test double (tests/fhir_server.py: FhirTestServer(resources, delay_s=...))."""
+    path = ROOT / "tests" / "fhir_server.py"
+    spec = importlib.util.spec_from_file_location("mmcds_bench_fhir_server", path)
+    if spec is None or spec.loader is None or not path.exists():
+        raise RuntimeError(f"FHIR test server not found at {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.FhirTestServer
+
+
+def round_trips(times: list[float], delay_s: float) -> int:
+    """Sequential waves in a list of request arrival times: a request arriving at least half a
+    server delay after the start of the current wave cannot have been sent in parallel with it."""
+    rounds = 0
+    wave_start: float | None = None
+    for t in sorted(times):
+        if wave_start is None or t - wave_start >= delay_s / 2:
+            rounds += 1
+            wave_start = t
+    return rounds
+
+
+def bench_fetch(cfg: BenchConfig, case: Case, settings: Any, knowledge: Any, work: Path,
+                http: bool) -> dict[str, Any]:
+    from cds_service.pipeline import run
+
+    server_cls = _fhir_server_class()
+    out: dict[str, Any] = {"case": case.name, "resources": len(patients.served_resources(case.resources)),
+                           "delay_ms": round(cfg.fetch_delay_s * 1000, 1)}
+    with server_cls(patients.served_resources(case.resources), delay_s=cfg.fetch_delay_s) as srv:
+        request = patients.hook_request(case.patient_id, None, fhir_server=srv.base_url)
+        body = orjson.dumps(request)
+        calls, rounds, gather_ms, total_ms, cards = [], [], [], [], 0
+        for i in range(cfg.fetch_reps + 1):
+            before = srv.request_count
+            result = run(SERVICE_ID, orjson.loads(body), settings, knowledge)
+            log = srv.requests[before:]
+            if i == 0:
+                continue  # the first call opens the keep-alive connections
+            calls.append(len(log))
+            rounds.append(round_trips([entry["time"] for entry in log], cfg.fetch_delay_s))
+            gather_ms.append(result.timings_ms.get("gather", 0.0))
+            total_ms.append(result.timings_ms.get("total", 0.0))
+            cards = len(result.response.get("cards", []))
+        out.update({
+            "reps": len(calls), "fhir_calls_per_hook": max(calls), "round_trips_per_hook": max(rounds),
+            "gather_ms": round(statistics.median(gather_ms), 2), "total_ms": round(statistics.median(total_ms), 2),
+            "compute_ms": round(statistics.median(t - g for t, g in zip(total_ms, gather_ms, strict=True)), 2),
+            "cards": cards, "fetched_keys": sorted(result.gathered.fetched) if result.gathered else [],
+            "missing_keys": sorted(result.gathered.missing) if result.gathered else [],
+        })
+        if http:
+            with server_process("service", cfg, work / "fetch") as base:
+                url = f"{base}/cds-services/{SERVICE_ID}"
+                check_answer(url, body)
+                out["http"] = combine([measure(cfg, url, body, cfg.growth_duration_s)])
+    return out
+
+
+# ------------------------------------------------------------------------------------- main
+def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
+    """Run every enabled part and return (and, with `cfg.write`, save) the results."""
+    from cds_service.knowledge.loader import default_knowledge
+    from cds_service.server import gunicorn_options
+
+    started = datetime.now(UTC)
+    if cfg.loadgen == "auto":
+        cfg.loadgen = "wrk" if wrk_available() else "python"
+    opts = gunicorn_options("127.0.0.1", 0, cfg.workers, cfg.threads)
+    opts.update(cfg.overrides)
+    results: dict[str, Any] = {
+        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "loadavg_start": [round(x, 2) for x in os.getloadavg()]},
+        "server": {k: opts[k] for k in ("worker_class", "workers", "threads", "keepalive", "preload_app")},
+        "config": cfg.as_dict(),
+    }
+    cases = build_cases(cfg)
+    by_name = {c.name: c for c in cases}
+    target = by_name[f"penta-{cfg.target_size}"]
+    work = Path(tempfile.mkdtemp(prefix="mmcds-bench-"))
+    try:
+        settings = _settings(cfg, work / "inprocess")
+        knowledge = default_knowledge()
+        if cfg.inprocess:
+            rows = [time_inprocess(c, settings, knowledge, cfg.inprocess_min_time_s, cfg.inprocess_min_reps)
+                    for c in cases]
+            results["inprocess"] = rows
+            results["linearity"] = linearity(rows)
+        if cfg.http:
+            with server_process("floor", cfg, work) as floor, server_process("service", cfg, work) as service:
+                floor_url = f"{floor}/cds-services/{SERVICE_ID}"
+                service_url = f"{service}/cds-services/{SERVICE_ID}"
+                answer = check_answer(service_url, target.body)
+                results["http"] = {
+                    "case": target.name, "resources": target.size, "body_kib": round(len(target.body) / 1024, 1),
+                    "cards": answer["cards"],
+                    **compare(cfg, floor_url, service_url, target.body, cfg.duration_s, cfg.rounds),
+                }
+                if cfg.http_growth:
+                    growth = []
+                    for case in cases:
+                        growth.append({"case": case.name, "resources": case.size,
+                                       "body_kib": round(len(case.body) / 1024, 1),
+                                       **compare(cfg, floor_url, service_url, case.body, cfg.growth_duration_s, 1)})
+                    results["http_growth"] = growth
+        if cfg.fetch:
+            results["fetch"] = bench_fetch(cfg, target, settings, knowledge, work, http=cfg.http and cfg.fetch_http)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["targets"] = evaluate_targets(results)
+    results["elapsed_s"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    if cfg.write:
+        write_results(results, cfg.out_dir)
+    return results
+
+
+def evaluate_targets(results: dict[str, Any]) -> dict[str, Any]:
+    t: dict[str, Any] = {}
+    http = results.get("http")
+    if http:
+        s = http["service"]
+        t["throughput_ratio"] = {"value": http["ratio"], "target": f">= {TARGET_RATIO}",
+                                 "ok": http["ratio"] is not None and http["ratio"] >= TARGET_RATIO}
+        t["p99_ms"] = {"value": s["p99_ms"], "target": f"<= {TARGET_P99_MS}",
+                       "ok": s["p99_ms"] is not None and s["p99_ms"] <= TARGET_P99_MS}
+        errors = s["errors"] + http["floor"]["errors"]
+        for row in results.get("http_growth", []):
+            errors += row["service"]["errors"] + row["floor"]["errors"]
+        if "http" in results.get("fetch", {}):
+            errors += results["fetch"]["http"]["errors"]
+        t["errors"] = {"value": errors, "target": "0", "ok": errors == 0}
+    lin = results.get("linearity")
+    if lin and "linear" in lin:
+        t["linear"] = {"value": lin["marginal_growth"], "target": f"marginal cost growth <= {LINEARITY_TOLERANCE}",
+                       "ok": lin["linear"]}
+    fetch = results.get("fetch")
+    if fetch:
+        t["fetch_round_trips"] = {"value": fetch["round_trips_per_hook"], "target": f"<= {TARGET_ROUND_TRIPS}",
+                                  "ok": fetch["round_trips_per_hook"] <= TARGET_ROUND_TRIPS}
+    return t
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.1f}" if v >= 100 else f"{v:.2f}"
+    return str(v)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """A results section: the tables the README quotes (single-machine figures)."""
+    srv = results["server"]
+    lines = [
+        f"Single-machine figures, {results['date']}: {results['machine']['cpus']} CPUs, Python "
+        f"{results['machine']['python']}; gunicorn {srv['worker_class']} × {srv['workers']} workers"
+        + (f" × {srv['threads']} threads" if srv["worker_class"] == "gthread" else "")
+        + f", keep-alive {srv['keepalive']} s; {results['config']['clients']} clients "
+        f"({results['config']['loadgen']}); load average at start/end "
+        f"{results['machine']['loadavg_start'][0]}/{results['machine'].get('loadavg_end', ['?'])[0]}. Command: `{results['config']['command'] or 'python -m bench.run'}`.",
+        "",
+    ]
+    http = results.get("http")
+    if http:
+        lines += [
+            f"**Target patient** ({http['case']}, {http['resources']} resources, {http['body_kib']} KiB body, "
+            f"{http['cards']} cards):",
+            "",
+            "| server | req/s | p50 ms | p99 ms | errors | ratio to floor |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name in ("floor", "service"):
+            r = http[name]
+            ratio = "1.00" if name == "floor" else _fmt(http["ratio"])
+            lines.append(f"| {name} | {_fmt(r['rps'])} | {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | "
+                         f"{r['errors']} | {ratio} |")
+        lines.append("")
+    rows = results.get("inprocess")
+    if rows:
+        growth = {g["case"]: g for g in results.get("http_growth", [])}
+        lines += [
+            "**Growth** (in process: orjson parse + `pipeline.run`, median; HTTP: "
+            f"{results['config']['clients']} clients):",
+            "",
+            "| patient | resources | body KiB | parse ms | pipeline ms | record ms | HTTP req/s | p50 ms | p99 ms "
+            "| floor req/s | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            g = growth.get(r["case"])
+            http_cols = (f"{_fmt(g['service']['rps'])} | {_fmt(g['service']['p50_ms'])} | "
+                         f"{_fmt(g['service']['p99_ms'])} | {_fmt(g['floor']['rps'])} | {_fmt(g['ratio'])}"
+                         if g else "– | – | – | – | –")
+            lines.append(f"| {r['case']} | {r['resources']} | {r['body_kib']} | {_fmt(r['parse_ms'])} | "
+                         f"{_fmt(r['run_ms'])} | {_fmt(r['stages_ms'].get('record'))} | {http_cols} |")
+        lin = results.get("linearity", {})
+        if lin.get("steps"):
+            steps = ", ".join(f"{s['from']}→{s['to']}: {s['us_per_resource']} µs" for s in lin["steps"])
+            lines += ["", f"Marginal cost per resource: {steps}; least-squares fit "
+                          f"{lin.get('fit_ms')} ms + {lin.get('fit_us_per_resource')} µs/resource "
+                          f"(R² {lin.get('r2')})."]
+        lines.append("")
+    fetch = results.get("fetch")
+    if fetch:
+        lines += [
+            f"**FHIR-fetch mode** ({fetch['case']}, no prefetch, FHIR server adding {fetch['delay_ms']} ms "
+            "per request):",
+            "",
+            "| FHIR calls / hook | round trips / hook | gather ms | compute ms | total ms | HTTP req/s | p50 ms | p99 ms |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        h = fetch.get("http") or {}
+        lines.append(f"| {fetch['fhir_calls_per_hook']} | {fetch['round_trips_per_hook']} | {_fmt(fetch['gather_ms'])} | "
+                     f"{_fmt(fetch['compute_ms'])} | {_fmt(fetch['total_ms'])} | {_fmt(h.get('rps'))} | "
+                     f"{_fmt(h.get('p50_ms'))} | {_fmt(h.get('p99_ms'))} |")
+        lines.append("")
+    targets = results.get("targets") or {}
+    if targets:
+        lines += ["| target | value | goal | met |", "|---|---:|---|---|"]
+        for name, t in targets.items():
+            lines.append(f"| {name} | {_fmt(t['value'])} | {t['target']} | {'yes' if t['ok'] else 'NO'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"bench-{stamp}.json"
+    data = orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    path.write_bytes(data)
+    (out_dir / "latest.json").write_bytes(data)
+    md = markdown(results)
+    (out_dir / f"bench-{stamp}.md").write_text(md)
+    (out_dir / "latest.md").write_text(md)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per measured HTTP window (target patient)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating floor/service windows for the target patient")
+    p.add_argument("--growth-duration", type=float, default=4.0, help="seconds per HTTP window for each size")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up load before each window")
+    p.add_argument("--clients", type=int, default=8, help="concurrent clients (requests in flight)")
+    p.add_argument("--sizes", default=",".join(str(s) for s in patients.DEFAULT_SIZES),
+                   help="synthetic patient sizes (resources), comma-separated")
+    p.add_argument("--target-size", type=int, default=200, help="size of the target patient")
+    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--workers", type=int, help="gunicorn workers for both servers (default: the service default)")
+    p.add_argument("--threads", type=int, help="gthread threads per worker for both servers")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a gunicorn option for both servers (experiments; e.g. worker_class=sync)")
+    p.add_argument("--no-synthea", action="store_true", help="skip the largest Synthea patient")
+    p.add_argument("--no-http", action="store_true", help="in-process timings only")
+    p.add_argument("--no-http-growth", action="store_true", help="HTTP for the target patient only")
+    p.add_argument("--no-fetch", action="store_true", help="skip FHIR-fetch mode")
+    p.add_argument("--fetch-delay", type=float, default=0.02, help="seconds the FHIR test server adds per request")
+    p.add_argument("--quick", action="store_true", help="short windows and sizes 50/200/1000 (a few tens of seconds)")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = BenchConfig(
+        duration_s=args.duration, rounds=args.rounds, growth_duration_s=args.growth_duration, warmup_s=args.warmup,
+        clients=args.clients, sizes=tuple(int(s) for s in args.sizes.split(",") if s.strip()),
+        target_size=args.target_size, loadgen=args.loadgen, workers=args.workers, threads=args.threads,
+        overrides=parse_overrides(args.set),
+        synthea=not args.no_synthea, http=not args.no_http, http_growth=not args.no_http_growth,
+        fetch=not args.no_fetch, fetch_delay_s=args.fetch_delay, out_dir=args.out,
+        command="python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
+    if args.quick:
+        cfg.duration_s, cfg.growth_duration_s, cfg.warmup_s, cfg.rounds = 3.0, 2.0, 1.0, 2
+        cfg.sizes = tuple(s for s in cfg.sizes if s <= 1000)
+        cfg.inprocess_min_time_s, cfg.fetch_reps = 0.5, 8
+    results = run_benchmark(cfg)
+    print(markdown(results))
+    return 0 if all(t["ok"] for t in results["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
