@@ -56,6 +56,8 @@ PICKER_GROUPS = (
 SERVICE_FOR_HOOK = {s.hook: s.id for s in SERVICES.values()}
 INDICATOR_LABEL = {"info": "Info", "warning": "Warning", "critical": "Critical"}
 _TRUE = ("1", "true", "yes", "on")
+# Longer details start folded, as EHRs show them: every card's summary stays in view.
+DETAIL_OPEN_CHARS = 400
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -234,6 +236,7 @@ def card_view(card: dict[str, Any]) -> dict[str, Any]:
         "indicator": indicator,
         "indicator_label": INDICATOR_LABEL[indicator],
         "detail": render_markdown(card.get("detail")),
+        "detail_open": len(str(card.get("detail") or "")) <= DETAIL_OPEN_CHARS,
         "source_label": str(source.get("label") or ""),
         "source_url": _safe(source.get("url")),
         "suggestions": [

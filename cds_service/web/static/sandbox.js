@@ -8,6 +8,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var LABEL = { info: "Info", warning: "Warning", critical: "Critical" };
   var EXT = "org.mmcds.card";
+  var DETAIL_OPEN_CHARS = 400; /* as cds_service/http/sandbox.py: longer details start folded */
   var current = { serviceId: config.initial.serviceId, fixture: config.initial.fixture };
   document.documentElement.classList.add("js");
 
@@ -33,9 +34,12 @@
     head.appendChild(el("h3", { "class": "card-summary", id: "sum-" + uuid }, card.summary || ""));
     art.appendChild(head);
     if (card.detail) {
+      var more = el("details", { "class": "card-more", open: String(card.detail).length <= DETAIL_OPEN_CHARS ? "" : null });
+      more.appendChild(el("summary", {}, "Details"));
       var detail = el("div", { "class": "card-detail md" });
       detail.innerHTML = md.render(String(card.detail));
-      art.appendChild(detail);
+      more.appendChild(detail);
+      art.appendChild(more);
     }
     if (Array.isArray(card.suggestions) && card.suggestions.length) {
       var sug = el("div", { "class": "card-suggestions" });
