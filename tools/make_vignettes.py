@@ -164,6 +164,7 @@ class Vignette:
     description: str
     res: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {k: [] for k in PREFETCH_KEYS[1:]})
     includes: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {k: [] for k in PREFETCH_KEYS[1:]})
+    outcomes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # search.mode "outcome" entries
     n: int = 0
     expect: dict[str, Any] = field(default_factory=dict)
     orders: list[dict[str, Any]] = field(default_factory=list)
@@ -386,6 +387,7 @@ class Vignette:
                       "search": {"mode": "match"}} for r in matches]
             entry += [{"fullUrl": f"{FHIR_PLACEHOLDER}/Medication/{m['id']}", "resource": m,
                        "search": {"mode": "include"}} for m in incs]
+            entry += [{"resource": oo, "search": {"mode": "outcome"}} for oo in self.outcomes.get(key, [])]
             b: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches)}
             if entry:
                 b["entry"] = entry
@@ -533,11 +535,11 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
                  "Setting A. VRd x4 then ASCT (CPT 38241), no maintenance; relapse 40 months after ASCT recorded as "
                  "Condition C90.02 with onset. MedicationRequest per 21-day cycle with boundsPeriod; RxNorm "
                  "product (SBD) codes.")
-    v.mm("2022-01-10", "icd")
+    v.mm("2023-01-10", "icd")
     v.cycles([("bortezomib", "rx-product", "inj", None), ("lenalidomide", "rx-product", "25", None),
-              ("dexamethasone", "rx-in", None, "dexamethasone 40 mg tablet")], "2022-01-20", 4, 21)
-    v.transplant("2022-06-01", "38241")
-    v.disease_status("2022-09-01", "improved")
+              ("dexamethasone", "rx-in", None, "dexamethasone 40 mg tablet")], "2023-01-20", 4, 21)
+    v.transplant("2023-06-01", "38241")
+    v.disease_status("2023-09-01", "improved")
     v.relapse_c9002("2026-10-06")
     v.ecog("2026-10-06", 0)
     v.expect = {
@@ -548,7 +550,7 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
                        pentaRefractory=False, progressedOnLenalidomideMaintenance=False, cytogenetics=no_cyto(),
                        transplant={"priorASCT": True, "monthsAsctToProgression": [39, 41], "salvageASCT": "candidate"},
                        frail=False),
-        "why": "Induction+ASCT = 1 line; ASCT 2022-06-01 -> relapse 2026-10-06 = 40 months, no maintenance: "
+        "why": "Induction+ASCT = 1 line; ASCT 2023-06-01 -> relapse 2026-10-06 = 40 months, no maintenance: "
                "002 (>=18) and 003 (>=24 without maintenance) agree -> candidate.",
         "setting": "first-relapse-len-sensitive",
         "preferred_include": ["DRd"],
@@ -716,6 +718,16 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         {"no_findings": True, "nonconformant": True,
          "why": "The sandbox's first call has no medication yet: nothing to check, must not fail."},
         "Sandbox first call: draft without medication.", selections=["MedicationRequest/request-123"])
+    v.order("o7-contained-medication-draft", "order-sign", [{
+        "resourceType": "MedicationRequest", "id": "draft-len-contained", "status": "draft", "intent": "order",
+        "contained": [{"resourceType": "Medication", "id": "m1", "code": concept("lenalidomide", "rx-product", "10")}],
+        "medicationReference": {"reference": "#m1"}, "subject": v.subject, "authoredOn": AS_OF,
+        "dosageInstruction": [{"text": "10 mg PO days 1-21 of 28"}]}],
+        {"findings_include": [finding("refractory-agent-ordered", ["lenalidomide"],
+                                      ["MedicationRequest/draft-len-contained"])],
+         "why": "The drug of a draft may be a contained Medication (#m1): still lenalidomide after progression on "
+                "it."},
+        "Lenalidomide draft whose drug is a contained Medication.")
     vs.append(v)
 
     # P05 ---------------------------------------------------------------------------------------
@@ -1495,6 +1507,281 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "why": "An unknown code falls back to its display; a protocol name names no agent (issue 3).",
         "setting": "insufficient-data",
         "notices_include": ["insufficient-data"],
+    }
+    vs.append(v)
+
+    # P31 ---------------------------------------------------------------------------------------
+    v = Vignette("p31-b-vrd-continuous-double-refractory", "vg-p31", "1958-06-06", "female",
+                 "VRd given continuously (no ASCT, patient declined) per 28-day cycle as MedicationRequests until "
+                 "progression; the last cycle is stopped with statusReason 'no response'. Lenalidomide AND "
+                 "bortezomib refractory at first relapse: PVd/DVd must not be preferred.")
+    v.mm("2023-08-21", "snomed")
+    v.cycles([("bortezomib", "atc", None, "bortezomib 1.3 mg/m2 SC weekly"),
+              ("lenalidomide", "rx-product", "15", None), ("dexamethasone", "rx-in", None, None)],
+             "2023-09-04", 37, 28, last_status="stopped", last_reason="progression", last_end="2026-09-21")
+    v.supportive(ASPIRIN, "2023-09-04")
+    v.ecog("2026-09-21", 1)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "refractory", "lenalidomide": "refractory",
+                               "dexamethasone": "refractory"},
+                       classes={"IMiD": "refractory", "PI": "refractory", "anti-CD38": "naive"},
+                       doubleRefractory=True, tripleClassExposed=False, tripleClassRefractory=False,
+                       pentaRefractory=False, cytogenetics=no_cyto(), frail=False),
+        "why": "Progression on continuous VRd (statusReason no response on the last cycle, 2026-09-21): len and "
+               "bortezomib refractory -> double-refractory at first relapse.",
+        "setting": "first-relapse-len-refractory",
+        "preferred_include": ["DKd"],
+        "preferred_exclude": LEN_REGIMENS + ["PVd", "DVd", "Vd", "VCd", "VMP", "SVd", "VenVd", "EloVd"],
+        "avoid_include": ["DRd"],
+        "notes": "Never a regimen with a refractory agent as preferred (002/issue 4); DKd [1A] keeps two "
+                 "non-refractory drugs (agent-level: carfilzomib is not bortezomib).",
+    }
+    vs.append(v)
+
+    # P32 ---------------------------------------------------------------------------------------
+    v = Vignette("p32-d-toxicity-substitution-new-line", "vg-p32", "1962-02-02", "male",
+                 "VRd; bortezomib replaced by carfilzomib after 3 cycles for neuropathy (statusReason 407563006) "
+                 "-> KRd is a new line (IMWG: substitution for any reason) that makes nothing refractory; "
+                 "progression on KRd -> 2 prior lines.")
+    v.mm("2022-12-19", "snomed")
+    v.statement("bortezomib", "2023-01-09", "2023-03-27", status="stopped", enc="rx-in", reason="toxicity")
+    v.statement("lenalidomide", "2023-01-09", "2026-09-04", status="stopped", enc="rx-in")
+    v.statement("dexamethasone", "2023-01-09", "2026-09-04", status="stopped", enc="rx-in")
+    v.statement("carfilzomib", "2023-04-03", "2026-09-04", status="stopped", enc="rx-product", product="60")
+    v.disease_status("2023-08-07", "improved")
+    v.disease_status("2026-08-31", "worsened")
+    v.ecog("2026-08-31", 1)
+    v.expect = {
+        "state": state(priorLines=2,
+                       agents={"bortezomib": "exposed", "carfilzomib": "refractory", "lenalidomide": "refractory",
+                               "dexamethasone": "refractory"},
+                       classes={"IMiD": "refractory", "PI": "refractory", "anti-CD38": "naive"},
+                       doubleRefractory=True, tripleClassExposed=False, tripleClassRefractory=False,
+                       cytogenetics=no_cyto(), frail=False),
+        "why": "CLINICAL_LOGIC §1: 'A change of agents for toxicity starts a new line but makes nothing "
+               "refractory' -> VRd (line 1), KRd (line 2); progression 2026-08-31 on KRd -> carfilzomib + len "
+               "refractory, bortezomib exposed.",
+        "setting": "later-relapse",
+        "preferred_include": ["IsaPd"],
+        "preferred_exclude": ["KRd", "Kd", "DKd", "IsaKd", "KPd", "DRd", "Rd", "IRd", "EloRd"],
+        "notices_include": ["clinical-trial"],
+    }
+    vs.append(v)
+
+    # P33 ---------------------------------------------------------------------------------------
+    v = Vignette("p33-d-retreatment-after-tfi-partial-dates", "vg-p33", "1957-09-09", "male",
+                 "VRd x8 with month-only dates ('2021-05' to '2021-11'), planned treatment-free interval, relapse "
+                 "2023 (mCODE), VRd restarted (timezone datetimes) until progression (C90.02): a restart after a "
+                 "treatment-free interval is a new line -> 2 prior lines, double-refractory.")
+    v.mm("2021-04", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2021-05", "2021-11", enc="rx-in")
+    v.disease_status("2023-10-02", "worsened")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2023-10-16T08:00:00-05:00", "2026-09-18T17:30:00-05:00", status="stopped", enc="rx-in")
+    v.relapse_c9002("2026-09-14")
+    v.ecog("2026-09-14", 1)
+    v.expect = {
+        "state": state(priorLines=2,
+                       agents={"bortezomib": "refractory", "lenalidomide": "refractory",
+                               "dexamethasone": "refractory"},
+                       classes={"IMiD": "refractory", "PI": "refractory", "anti-CD38": "naive"},
+                       doubleRefractory=True, tripleClassExposed=False, tripleClassRefractory=False,
+                       cytogenetics=no_cyto(), frail=False),
+        "why": "CLINICAL_LOGIC §1: treatment restarting after a planned treatment-free interval is a new line; "
+               "progression on the second VRd -> len + bortezomib refractory.",
+        "setting": "later-relapse",
+        "preferred_include": ["DKd"],
+        "preferred_exclude": ["DVd", "PVd", "DRd", "KRd", "Rd", "VCd", "Vd", "SVd", "IRd", "EloRd"],
+        "notices_include": ["clinical-trial"],
+    }
+    vs.append(v)
+
+    # P34 ---------------------------------------------------------------------------------------
+    v = Vignette("p34-b-len-maintenance-holiday", "vg-p34", "1966-06-16", "female",
+                 "VRd x4, ASCT (CPT 38241), lenalidomide maintenance with a 6-week drug holiday for surgery "
+                 "(two MedicationStatements), progression on maintenance 33 months after ASCT.")
+    v.mm("2023-04-17", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2023-05-01", "2023-08-21", enc="rx-in")
+    v.transplant("2023-10-09", "38241")
+    v.statement("lenalidomide", "2023-12-04", "2025-03-31", enc="rx-product", product="10",
+                dosage="10 mg PO daily (maintenance)")
+    v.statement("lenalidomide", "2025-05-12", "2026-07-22", status="stopped", enc="rx-product", product="10",
+                dosage="10 mg PO daily (maintenance resumed after surgery)")
+    v.disease_status("2026-07-20", "worsened")
+    v.supportive(ASPIRIN, "2023-12-04")
+    v.ecog("2026-07-20", 0)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "exposed", "lenalidomide": "refractory", "dexamethasone": "exposed"},
+                       classes={"IMiD": "refractory", "PI": "exposed", "anti-CD38": "naive"},
+                       progressedOnLenalidomideMaintenance=True, cytogenetics=no_cyto(),
+                       transplant={"priorASCT": True, "monthsAsctToProgression": [32, 34], "salvageASCT": "discuss"},
+                       frail=False),
+        "why": "Drug holidays are not new lines (IMWG) -> 1 line; progression on maintenance -> len refractory; "
+               "ASCT 2023-10-09 -> 2026-07-20 = 33 months with maintenance: >= 18, < 36 -> discuss.",
+        "setting": "first-relapse-len-refractory",
+        "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS, "avoid_include": ["DRd"],
+        "notices_include": ["salvage-asct-discuss"],
+        "notices_exclude": ["salvage-asct-candidate", "salvage-asct-not-recommended"],
+    }
+    vs.append(v)
+
+    # P35 ---------------------------------------------------------------------------------------
+    v = Vignette("p35-b-dara-toxicity-stop-exposed", "vg-p35", "1953-01-11", "male",
+                 "DRd: daratumumab stopped after 2 doses for an infusion reaction (MedicationRequest with "
+                 "statusReason 407563006 referencing a Medication resource), Rd continued until progression: "
+                 "anti-CD38 exposed, not refractory -> setting B with anti-CD38 regimens still available.")
+    v.mm("2023-05-22", "icd")
+    v.cycles([("daratumumab", "rx-product", "iv", None)], "2023-06-05", 1, 8, how="ref", last_status="stopped",
+             last_reason="toxicity", last_end="2023-06-12")
+    v.statement("lenalidomide", "2023-06-05", "2026-08-27", status="stopped", enc="rx-in")
+    v.statement("dexamethasone", "2023-06-05", "2026-08-27", status="stopped", enc="rx-in")
+    v.disease_status("2026-08-24", "worsened")
+    v.supportive(ASPIRIN, "2023-06-05")
+    v.ecog("2026-08-24", 1)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"daratumumab": "exposed", "lenalidomide": "refractory", "dexamethasone": "refractory"},
+                       classes={"IMiD": "refractory", "PI": "naive", "anti-CD38": "exposed"},
+                       doubleRefractory=False, tripleClassExposed=False, tripleClassRefractory=False,
+                       cytogenetics=no_cyto(), frail=False),
+        "why": "Daratumumab stopped for toxicity 3 years before progression -> exposed; stopping one drug does "
+               "not end the line; progression on Rd -> len refractory.",
+        "setting": "first-relapse-len-refractory",
+        "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS,
+        "options_include": ["DKd", "IsaKd"], "avoid_include": ["DRd"],
+        "notes": "Anti-CD38 exposed (toxicity) but not refractory: anti-CD38 regimens stay available (004: EMMY "
+                 "PFS 9.5 mo non-refractory).",
+    }
+    vs.append(v)
+
+    # P36 ---------------------------------------------------------------------------------------
+    v = Vignette("p36-b-status-noise-ignored", "vg-p36", "1961-03-03", "male",
+                 "Records that must be ignored: a daratumumab MedicationStatement entered-in-error, a cancelled "
+                 "pomalidomide MedicationRequest, a not-taken thalidomide statement, a not-done tandem transplant, "
+                 "an entered-in-error 'worsened' disease status, and an OperationOutcome entry in the searchset. "
+                 "Real story: VRd-ASCT-len maintenance, progression 40 months after ASCT.")
+    v.mm("2022-11-07", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2022-12-05", "2023-03-27", enc="rx-in")
+    v.transplant("2023-05-15", "58776007")
+    v.statement("lenalidomide", "2023-07-10", "2026-09-10", status="stopped", enc="rx-in",
+                dosage="10 mg PO daily (maintenance)")
+    v.statement("daratumumab", "2024-02-01", "2024-03-01", status="entered-in-error", enc="rx-in")
+    v.statement("thalidomide", "2024-05-01", "2024-06-01", status="not-taken", enc="rx-in")
+    v.res["medicationRequests"].append({
+        "resourceType": "MedicationRequest", "id": "vg-p36-mr-pom-cancelled", "status": "cancelled",
+        "intent": "order", "medicationCodeableConcept": concept("pomalidomide", "rx-in"), "subject": v.subject,
+        "authoredOn": "2025-01-10", "dosageInstruction": [{"text": "4 mg PO days 1-21"}]})
+    v.res["procedures"].append({
+        "resourceType": "Procedure", "id": "vg-p36-proc-tandem-not-done", "status": "not-done",
+        "code": {"coding": [{"system": SNOMED, "code": "58776007",
+                             "display": "Autologous bone marrow transplant (procedure)"}]},
+        "subject": v.subject, "performedDateTime": "2023-08-14"})
+    v.disease_status("2023-07-03", "improved")
+    v.disease_status("2025-01-06", "worsened")
+    v.res["observations"][-1]["status"] = "entered-in-error"
+    v.disease_status("2025-01-07", "stable")
+    v.disease_status("2026-09-07", "worsened")
+    v.outcomes["observations"] = [{"resourceType": "OperationOutcome", "id": "vg-p36-oo-1", "issue": [{
+        "severity": "warning", "code": "suppressed",
+        "diagnostics": "Some results are restricted and were not returned."}]}]
+    v.ecog("2026-09-07", 1)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "exposed", "lenalidomide": "refractory", "dexamethasone": "exposed"},
+                       classes={"IMiD": "refractory", "PI": "exposed", "anti-CD38": "naive"},
+                       doubleRefractory=False, tripleClassExposed=False, progressedOnLenalidomideMaintenance=True,
+                       cytogenetics=no_cyto(),
+                       transplant={"priorASCT": True, "monthsAsctToProgression": [39, 41], "salvageASCT": "candidate"},
+                       frail=False),
+        "why": "entered-in-error / cancelled / not-taken / not-done records never happened (FHIR status "
+               "semantics); the only real progression is 2026-09-07, 39.7 months after ASCT, with maintenance "
+               ">= 36 -> candidate.",
+        "setting": "first-relapse-len-refractory",
+        "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS, "avoid_include": ["DRd"],
+        "notices_include": ["salvage-asct-candidate"],
+        "notices_exclude": ["salvage-asct-discuss", "salvage-asct-not-recommended", "short-response"],
+    }
+    vs.append(v)
+
+    # P37 ---------------------------------------------------------------------------------------
+    v = Vignette("p37-not-relapsed-g-per-l-erroneous-relapse", "vg-p37", "1959-04-14", "female",
+                 "On lenalidomide maintenance; M-protein reported in g/L (UCUM g/L): nadir 10 -> 13 g/L = "
+                 "+0.3 g/dL (below 0.5 g/dL) -> no progression; a C90.02 relapse Condition with verificationStatus "
+                 "entered-in-error must be ignored -> not-relapsed.")
+    v.mm("2023-07-24", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2023-08-07", "2023-11-27", enc="rx-in")
+    v.transplant("2024-02-05", "234336002")
+    v.statement("lenalidomide", "2024-04-01", None, status="active", enc="rx-in",
+                dosage="10 mg PO daily (maintenance)")
+    for when, val in (("2023-07-24", 38.0), ("2024-08-05", 10.0), ("2025-08-04", 10.0), ("2026-04-06", 12.0),
+                      ("2026-09-07", 13.0)):
+        v.obs((LOINC, "33358-3", "Protein.monoclonal [Mass/volume] in Serum or Plasma by Electrophoresis"), when,
+              "laboratory", valueQuantity={"value": val, "unit": "g/L", "system": "http://unitsofmeasure.org",
+                                           "code": "g/L"})
+    v.relapse_c9002("2026-09-01")
+    v.res["conditions"][-1]["verificationStatus"] = {"coding": [{"system": COND_VER, "code": "entered-in-error"}]}
+    del v.res["conditions"][-1]["clinicalStatus"]  # R4: no clinicalStatus when entered-in-error
+    v.disease_status("2026-09-07", "stable")
+    v.ecog("2026-09-07", 0)
+    v.expect = {
+        "state": state(agents={"bortezomib": "exposed", "lenalidomide": "exposed", "dexamethasone": "exposed"},
+                       classes={"IMiD": "exposed", "PI": "exposed", "anti-CD38": "naive"},
+                       progressedOnLenalidomideMaintenance=False,
+                       transplant={"priorASCT": True, "monthsAsctToProgression": None}, frail=False),
+        "why": "13 - 10 g/L = 3 g/L = 0.3 g/dL < 0.5 g/dL (IMWG); an entered-in-error Condition is not evidence.",
+        "setting": "not-relapsed",
+        "notices_exclude": ["salvage-asct-candidate", "salvage-asct-discuss", "salvage-asct-not-recommended",
+                            "short-response", "insufficient-data"],
+        "avoid_exclude": ["DRd"],
+    }
+    vs.append(v)
+
+    # P38 ---------------------------------------------------------------------------------------
+    v = Vignette("p38-b-medication-ingredient-only", "vg-p38", "1960-10-10", "male",
+                 "Lenalidomide maintenance ordered per cycle through a Medication resource whose code is only a "
+                 "generic pharmacy label; the drug is named by Medication.ingredient (RxNorm 342369). Progression "
+                 "on maintenance 34 months after ASCT (CPT 38241).")
+    v.mm("2023-03-20", "icd")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2023-04-03", "2023-07-24", enc="rx-in")
+    v.transplant("2023-09-11", "38241")
+    med = {"resourceType": "Medication", "id": "vg-p38-med-oral-chemo",
+           "code": {"text": "ORAL ANTINEOPLASTIC CAPSULE (REMS)"},
+           "ingredient": [{"itemCodeableConcept": concept("lenalidomide", "rx-in"),
+                           "strength": {"numerator": {"value": 10, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                                      "code": "mg"},
+                                        "denominator": {"value": 1, "unit": "capsule"}}}]}
+    v.includes["medicationRequests"].append(med)
+    start = d("2023-11-06")
+    for i in range(33):
+        cs, ce = start + timedelta(days=28 * i), start + timedelta(days=28 * i + 20)
+        v.res["medicationRequests"].append({
+            "resourceType": "MedicationRequest", "id": v.nid("mr"), "status": "completed" if i < 32 else "stopped",
+            "intent": "order", "medicationReference": {"reference": "Medication/vg-p38-med-oral-chemo"},
+            "subject": v.subject, "authoredOn": iso(cs - timedelta(days=3)),
+            "dosageInstruction": [{"text": "10 mg PO days 1-21 (maintenance)",
+                                   "timing": {"repeat": {"boundsPeriod": {"start": iso(cs), "end": iso(ce)}}}}]})
+    v.disease_status("2026-07-20", "worsened")
+    v.supportive(ASPIRIN, "2023-11-06")
+    v.ecog("2026-07-20", 1)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "exposed", "lenalidomide": "refractory", "dexamethasone": "exposed"},
+                       classes={"IMiD": "refractory", "PI": "exposed", "anti-CD38": "naive"},
+                       progressedOnLenalidomideMaintenance=True,
+                       transplant={"priorASCT": True, "monthsAsctToProgression": [33, 35], "salvageASCT": "discuss"},
+                       frail=False),
+        "why": "The last maintenance cycle (2026-07-09..29) covers the progression of 2026-07-20 -> len refractory; "
+               "ASCT 2023-09-11 -> 34 months with maintenance -> discuss.",
+        "setting": "first-relapse-len-refractory",
+        "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS, "avoid_include": ["DRd"],
+        "notices_include": ["salvage-asct-discuss"],
     }
     vs.append(v)
 
