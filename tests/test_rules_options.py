@@ -262,7 +262,8 @@ def test_not_relapsed_and_insufficient_data_give_no_options():
 # --- property: never preferred with a refractory agent ---------------------------------------------------
 AGENTS = ("lenalidomide", "pomalidomide", "thalidomide", "bortezomib", "carfilzomib", "ixazomib", "daratumumab",
           "isatuximab", "elotuzumab", "selinexor", "venetoclax", "panobinostat", "melphalan", "cyclophosphamide",
-          "idecabtagene-vicleucel", "ciltacabtagene-autoleucel", "teclistamab", "belantamab-mafodotin")
+          "idecabtagene-vicleucel", "ciltacabtagene-autoleucel", "teclistamab", "belantamab-mafodotin",
+          "dexamethasone")
 
 
 @st.composite
@@ -299,7 +300,7 @@ def states(draw):
 def test_property_never_preferred_with_a_refractory_agent(s, car_t, unavailable):
     rules = rules_for(K)
     d = rank_options(s, K, settings(car_t_available=car_t, unavailable_agents=unavailable))
-    refractory = {a for a, e in s.agents.items() if e.status == "refractory"}
+    refractory = {a for a, e in s.agents.items() if e.status == "refractory"} - {"dexamethasone", "prednisone"}
     if s.progressed_on_len_maintenance or s.len_recent_exposure:
         refractory.add("lenalidomide")
     for o in d.options:
@@ -315,3 +316,12 @@ def test_property_never_preferred_with_a_refractory_agent(s, car_t, unavailable)
     order = {"preferred": 0, "other": 1, "if-unavailable": 2}
     assert [order[o.tier] for o in d.options] == sorted(order[o.tier] for o in d.options)
     assert not {o.regimen for o in d.options} & {a.regimen for a in d.avoid if a.regimen != "salvage-ASCT"}
+
+
+def test_steroid_refractoriness_never_blocks_a_regimen():
+    """The state marks dexamethasone refractory when it was part of the failing line: irrelevant here."""
+    d = decide(state(lines=2, refractory=("bortezomib", "carfilzomib", "dexamethasone"), exposed=("cyclophosphamide",)))
+    t = tiers(d)
+    assert "IsaPd" in t["preferred"] and {"DRd", "DPd"} <= set(t["preferred"])
+    assert not any(a.reason == "dexamethasone-refractory" for a in d.avoid)
+    assert {"DKd", "Kd", "KPd", "IsaKd", "DVd", "PVd", "SVd"} <= set(avoid(d))

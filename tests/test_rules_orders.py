@@ -208,3 +208,10 @@ def test_cards_sorted_most_severe_first():
     sev = {"critical": 0, "warning": 1, "info": 2}
     assert [sev[c["indicator"]] for c in cards] == sorted(sev[c["indicator"]] for c in cards)
     assert cards[0]["indicator"] == "critical"
+
+
+def test_dexamethasone_marked_refractory_is_not_a_refractory_order():
+    s = state(lines=1, refractory=("lenalidomide", "dexamethasone"))
+    c = by_code(run(s, [draft("MedicationRequest/p", ["pomalidomide"]), draft("MedicationRequest/b", ["bortezomib"]),
+                        draft("MedicationRequest/d", ["dexamethasone"])]))
+    assert "refractory-agent-ordered" not in c

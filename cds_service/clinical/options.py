@@ -162,8 +162,12 @@ class _Cand:
 
 
 def effective_refractory(state: ClinicalState, rules: Rules) -> dict[str, str]:
-    """Agents treated as refractory when choosing, with the reason code for the avoid list."""
-    out = {a: f"{a}-refractory" for a, ev in state.agents.items() if ev.status == "refractory"}
+    """Agents treated as refractory when choosing, with the reason code for the avoid list.
+
+    Steroids are left out: the state may call dexamethasone "refractory" (it was in the failing
+    line), but every regimen carries a steroid and the seeds never choose by steroid refractoriness.
+    """
+    out = {a: f"{a}-refractory" for a, ev in state.agents.items() if ev.status == "refractory" and a not in STEROIDS}
     if "lenalidomide" not in out and (state.progressed_on_len_maintenance or state.len_recent_exposure):
         out["lenalidomide"] = rules.modifiers.get("lenalidomideRecentExposure", {}).get("reason", "lenalidomide-refractory")
     return out
