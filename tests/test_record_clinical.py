@@ -196,3 +196,17 @@ def test_patient():
     rec = record({"resourceType": "Patient", "id": "p", "birthDate": "1950-07", "gender": "female"})
     assert (rec.patient_id, rec.birth_date, rec.gender) == ("p", date(1950, 7, 1), "female")
     assert rec.resource_count == 1
+
+
+@pytest.mark.parametrize(("text", "score"), [
+    ("Ambulatory and capable of all selfcare but unable to carry out any work activities", 2.0),
+    ("Fully active, able to carry on all pre-disease performance without restriction", 0.0),
+    ("Completely disabled", 4.0)])
+def test_ecog_answer_wording(text, score):
+    rec = record(obs(cc("89247-1", LOINC), valueCodeableConcept={"coding": [{"system": LOINC, "display": text}]}))
+    assert [e.value for e in rec.ecog] == [score]
+
+
+def test_dstu2_procedure_not_performed():
+    rec = record(proc(cc("58776007", SNOMED), notPerformed=True, performedDateTime="2020-01-01"))
+    assert rec.transplants == []

@@ -132,3 +132,20 @@ def test_bad_base64_is_ignored():
     rec = record({"resourceType": "DiagnosticReport", "id": "r", "code": cc(text="FISH"),
                   "presentedForm": [{"contentType": "text/plain", "data": "%%%not base64%%%"}]})
     assert rec.cytogenetics == []
+
+
+def test_observation_named_by_the_abnormality_and_document_reference():
+    doc = "Interphase FISH on CD138-enriched cells: IGH::CCND1 fusion detected in 80% of nuclei."
+    rec = record(
+        {"resourceType": "Observation", "id": "o", "status": "final", "code": cc("L9", "urn:lab", "TP53 deletion"),
+         "valueCodeableConcept": cc(text="Not detected"), "effectiveDateTime": "2023-05-05"},
+        {"resourceType": "Observation", "id": "q", "status": "final", "code": cc(text="TP53 deletion"),
+         "effectiveDateTime": "2023-05-05"},  # no result: no finding
+        {"resourceType": "DocumentReference", "id": "d", "status": "current", "date": "2023-05-06T10:00:00Z",
+         "type": cc(text="Cytogenetics report"),
+         "content": [{"attachment": {"contentType": "text/plain; charset=utf-8",
+                                     "data": base64.b64encode(doc.encode()).decode()}}]},
+    )
+    got = sorted((f.source, f.abnormality, f.present, f.clonal_fraction) for f in rec.cytogenetics)
+    assert got == [("DocumentReference/d", "t(11;14)", True, pytest.approx(0.8)),
+                   ("Observation/o", "del(17p)", False, None)]

@@ -340,3 +340,44 @@ def test_dates(value, expected):
     rec = record({"resourceType": "MedicationStatement", "id": "s", "status": "active",
                   "medicationCodeableConcept": cc(text="selinexor"), "effectivePeriod": {"start": value}})
     assert rec.medications[0].start == expected
+
+
+def test_dispense_procedure_r5_recorded_and_not_taken():
+    rec = record(
+        {"resourceType": "MedicationDispense", "id": "d", "status": "completed", "whenHandedOver": "2024-03-01",
+         "daysSupply": {"value": 21}, "medicationCodeableConcept": cc(text="Revlimid 25 mg")},
+        {"resourceType": "MedicationDispense", "id": "x", "status": "cancelled", "whenHandedOver": "2024-04-01",
+         "medicationCodeableConcept": cc(text="Revlimid 25 mg")},
+        {"resourceType": "Procedure", "id": "p", "status": "completed", "code": cc(text="CARVYKTI infusion"),
+         "performedDateTime": "2025-06-01"},
+        {"resourceType": "MedicationStatement", "id": "r5", "status": "recorded",
+         "medication": {"concept": cc(text="pomalidomide")}, "effectivePeriod": {"start": "2026-01-01"}},
+        {"resourceType": "MedicationStatement", "id": "n", "status": "completed", "taken": "n",
+         "medicationCodeableConcept": cc(text="thalidomide"), "effectiveDateTime": "2010-01-01"},
+    )
+    got = {m.source: (m.agent, m.start, m.end, m.ongoing) for m in rec.medications}
+    assert got == {
+        "MedicationDispense/d": ("lenalidomide", date(2024, 3, 1), date(2024, 3, 21), False),
+        "Procedure/p": ("ciltacabtagene-autoleucel", date(2025, 6, 1), date(2025, 6, 1), False),
+        "MedicationStatement/r5": ("pomalidomide", date(2026, 1, 1), None, True),
+    }
+
+
+def test_a_completed_dose_is_not_a_completed_course():
+    rec = record({"resourceType": "MedicationAdministration", "id": "a", "status": "completed",
+                  "medicationCodeableConcept": cc(text="carfilzomib"), "effectiveDateTime": "2024-01-01"},
+                 {"resourceType": "MedicationStatement", "id": "s", "status": "completed",
+                  "medicationCodeableConcept": cc(text="carfilzomib"), "effectivePeriod": {"start": "2023-01-01", "end": "2023-06-01"}})
+    assert {m.source: m.stop_reason for m in rec.medications} == {"MedicationAdministration/a": "unknown",
+                                                                 "MedicationStatement/s": "completed"}
+
+
+def test_stop_reason_in_note_of_a_stopped_statement():
+    rec = record({"resourceType": "MedicationStatement", "id": "s", "status": "stopped",
+                  "medicationCodeableConcept": cc(text="lenalidomide"), "effectivePeriod": {"start": "2020-01-01", "end": "2022-05-01"},
+                  "note": [{"text": "Stopped for biochemical progression on maintenance"}]},
+                 {"resourceType": "MedicationStatement", "id": "t", "status": "active",
+                  "medicationCodeableConcept": cc(text="acyclovir"), "effectivePeriod": {"start": "2020-01-01"},
+                  "note": [{"text": "prophylaxis against zoster infection"}]})
+    got = {m.source: m.stop_reason for m in rec.medications}
+    assert got == {"MedicationStatement/s": "progression", "MedicationStatement/t": "unknown"}

@@ -58,10 +58,12 @@ def test_build_record_cost_is_linear_and_small(patients):
         build_record(biggest, AS_OF, knowledge())
         runs.append(time.perf_counter() - t0)
     per_1000 = min(runs) / len(biggest) * 1000
-    # Generous bound for shared CI machines; measured ~12 ms per 1000 resources on 2 cores.
-    assert per_1000 < 0.060, f"{per_1000 * 1000:.1f} ms per 1000 resources"
+    # Very generous bound (shared, loaded CI machines); measured ~13 ms per 1000 resources on an idle 2-core box.
+    assert per_1000 < 0.250, f"{per_1000 * 1000:.1f} ms per 1000 resources"
     doubled = [dict(r, id=f"{r.get('id')}-copy") for r in biggest] + biggest
-    t0 = time.perf_counter()
-    build_record(doubled, AS_OF, knowledge())
-    t_double = time.perf_counter() - t0
-    assert t_double < min(runs) * 4  # linear, not quadratic
+    t_double = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        build_record(doubled, AS_OF, knowledge())
+        t_double.append(time.perf_counter() - t0)
+    assert min(t_double) < min(runs) * 4  # linear, not quadratic

@@ -160,6 +160,7 @@ class ObservationIndex:
     m_protein_code: re.Pattern[str] | None
     m_protein_exclude: re.Pattern[str] | None
     ecog_code: re.Pattern[str] | None
+    ecog_answers: list[tuple[float, re.Pattern[str]]]
 
 
 def build_observation_index(knowledge: Knowledge) -> ObservationIndex:
@@ -178,6 +179,8 @@ def build_observation_index(knowledge: Knowledge) -> ObservationIndex:
         m_protein_code=words_re(as_list(doc.get("m_protein_code_text"))),
         m_protein_exclude=words_re(as_list(doc.get("m_protein_exclude_text"))),
         ecog_code=words_re(as_list(doc.get("ecog_code_text"))),
+        ecog_answers=[(float(k), pat) for k, v in sorted(as_dict(doc.get("ecog_answer_text")).items())
+                      if k != "source" and (pat := words_re(as_list(v))) is not None],
     )
 
 

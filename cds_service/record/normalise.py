@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from cds_service.knowledge.loader import Knowledge
@@ -35,7 +35,7 @@ from cds_service.record.fhirutil import (
     ref_string,
     status_code,
 )
-from cds_service.record.fish import is_fish_text, parse_fish_text
+from cds_service.record.fish import abnormalities_in, fish_index, is_fish_text, parse_fish_text
 from cds_service.record.model import (
     ConditionFact,
     CytoFinding,
@@ -46,7 +46,8 @@ from cds_service.record.model import (
     TransplantEvent,
 )
 
-MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationOrder")
+MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationOrder",
+             "MedicationDispense")
 _SKIP_STATUS = {"entered-in-error"}
 _NOT_GIVEN_REQUEST = {"cancelled", "draft", "entered-in-error"}
 _ONGOING_STATEMENT = {"active", "on-hold", "intended"}
@@ -172,6 +173,8 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         return []
     if res.get("doNotPerform") is True or res.get("wasNotTaken") is True or res.get("wasNotGiven") is True:
         return []
+    if as_str(res.get("taken")).lower() in ("n", "no"):  # STU3 MedicationStatement.taken
+        return []
     intent = status_code(res.get("intent"))
     source = f"{rtype}/{as_str(res.get('id')) or '?'}"
     start: date | None = None
@@ -189,6 +192,8 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         if end is None and dt and status not in _ONGOING_STATEMENT:
             end = dt
         ongoing = status in _ONGOING_STATEMENT and (end is None or end >= as_of)
+        if status == "recorded" and ps is not None and pe is None:  # R5: an open period is current use
+            ongoing = True
     elif rtype in ("MedicationRequest", "MedicationOrder"):
         if status in _NOT_GIVEN_REQUEST:
             return []
@@ -202,6 +207,13 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         if end is None and status in ("completed", "stopped"):
             end = ve or start
         ongoing = status in _ONGOING_REQUEST and (end is None or end >= as_of)
+    elif rtype == "MedicationDispense":
+        if status in ("cancelled", "declined", "entered-in-error", "preparation"):
+            return []
+        kind = "request"  # a supply: from hand-over for the days supplied
+        start = first_date(res.get("whenHandedOver"), res.get("whenPrepared"))
+        days = as_float(as_dict(res.get("daysSupply")).get("value"))
+        end = start + timedelta(days=max(0, int(days)) - 1) if start and days and 0 < days < 400 else start
     else:  # MedicationAdministration (one dose or one infusion)
         if status in ("not-done",):
             return []
@@ -232,7 +244,8 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
             cat, txt = classify_reason(extra, knowledge, allow_other=False)
             if cat:
                 stop_reason, stop_text = cat, txt
-    if stop_reason is None and status == "completed":
+    # A completed statement/request is a finished course (brief); a completed single dose is not.
+    if stop_reason is None and status == "completed" and kind != "administration":
         stop_reason = "completed"
     stop_reason = stop_reason or "unknown"
     dosages = _dosages(res)
@@ -361,6 +374,8 @@ def read_procedure(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
     status = status_code(res.get("status"))
     if status in ("entered-in-error", "not-done", "preparation", "stopped", "cancelled", "aborted"):
         return
+    if res.get("notPerformed") is True:  # DSTU2
+        return
     idx = procedure_index(knowledge)
     source = f"Procedure/{as_str(res.get('id')) or '?'}"
     code = res.get("code")
@@ -380,6 +395,7 @@ def read_procedure(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
             return
         kind = "unknown"
     if kind is None:
+        _procedure_as_administration(res, source, knowledge, record)
         return
     if kind == "unknown" and text:
         if idx.autologous is not None and idx.autologous.search(text):
@@ -392,6 +408,29 @@ def read_procedure(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
                           res.get("occurrenceDateTime"), as_dict(res.get("occurrencePeriod")).get("start"),
                           res.get("performedString"), as_dict(res.get("performedPeriod")).get("end"))
     record.transplants.append(TransplantEvent(date=when, kind=kind, source=source))  # type: ignore[arg-type]
+
+
+def _procedure_as_administration(res: dict, source: str, knowledge: Knowledge, record: PatientRecord) -> None:
+    """A Procedure that names an agent ("Carvykti infusion", "Administration of daratumumab") is a dose."""
+    concepts = [res.get("code"), *as_list(res.get("usedCode"))]
+    agents: list[str] = []
+    display = ""
+    for c in concepts:
+        if not isinstance(c, dict):
+            continue
+        m = resolve_drug(c, knowledge)
+        display = display or m.display
+        agents.extend(a for a in m.agents if a not in agents)
+    if not agents:
+        return
+    start, end = period_bounds(res.get("performedPeriod") or res.get("occurrencePeriod"))
+    when = first_date(res.get("performedDateTime"), res.get("occurrenceDateTime"), res.get("performedString")) or start
+    if when is None:
+        return
+    for agent in agents:
+        record.medications.append(MedicationUse(source=source, kind="administration", display=display, agent=agent,
+                                                status=status_code(res.get("status")) or None, start=when,
+                                                end=end or when))
 
 
 # ------------------------------------------------------------------------------- observations
@@ -440,7 +479,7 @@ def _m_protein_value(res: dict) -> tuple[float | None, str]:
     return None, f"unit '{unit[:20]}' not understood"
 
 
-def _ecog_value(res: dict) -> float | None:
+def _ecog_value(res: dict, knowledge: Knowledge) -> float | None:
     v = res.get("valueInteger")
     if isinstance(v, int) and not isinstance(v, bool):
         return float(v) if 0 <= v <= 5 else None
@@ -454,9 +493,14 @@ def _ecog_value(res: dict) -> float | None:
         if re.fullmatch(r"[0-5]", code):
             return float(code)
     for t in texts:
-        m = re.search(r"(?:ecog|grade|ps|score|status)?\s*[:=]?\s*(?<![\d.])([0-5])(?![\d.])", t, re.I)
+        m = re.search(r"(?<![\d.])([0-5])(?![\d.%])", t)
         if m:
             return float(m.group(1))
+    idx = observation_index(knowledge)
+    for t in texts:
+        for score, pat in idx.ecog_answers:
+            if pat.search(t):
+                return score
     return None
 
 
@@ -493,7 +537,7 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
         return
     if "ecog" in roles or (not roles and idx.ecog_code is not None and code_text and idx.ecog_code.search(code_text)
                            and not re.search(r"karnofsky", code_text, re.I)):
-        v = _ecog_value(res)
+        v = _ecog_value(res, knowledge)
         if v is not None and when is not None:
             record.ecog.append(LabValue(date=when, value=v, unit="{score}", source=source,
                                         code="89247-1" if "ecog" in roles else ""))
@@ -504,6 +548,10 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
     method_fish = any(k == ("snomed", "426329006") for k in coded(res.get("method")))
     cat_text = " ".join(concept_texts(res.get("category")))
     if method_fish or is_fish_text(code_text, knowledge) or is_fish_text(cat_text, knowledge):
+        _read_fish_observation(res, knowledge, record, source, when, code_text)
+    elif code_text and abnormalities_in(code_text, fish_index(knowledge)):
+        # "TP53 deletion" / "IGH/CCND1 t(11;14)" with a Detected / Not detected value: a FISH result
+        # whose code does not say FISH. Only a stated result counts (parse_fish_text).
         _read_fish_observation(res, knowledge, record, source, when, code_text)
 
 
@@ -572,8 +620,6 @@ def _read_variant(res: dict, knowledge: Knowledge, record: PatientRecord, source
         present = res["valueBoolean"]
     if present is None:
         present = True  # a Variant observation reports a found variant unless its value says absent
-    from cds_service.record.fish import abnormalities_in, fish_index
-
     fidx = fish_index(knowledge)
     text = " ; ".join(p for p in pieces if p.strip()) + " " + " ".join(concept_texts(res.get("code")))
     abns = abnormalities_in(text + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", text, re.I) else abnormalities_in(text, fidx)
@@ -645,15 +691,20 @@ def _decode_attachment(att: dict) -> str:
 
 
 def read_report(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
+    """DiagnosticReport (conclusion, conclusionCode, presentedForm) or DocumentReference (attachments)."""
     status = status_code(res.get("status"))
     if status in ("entered-in-error", "cancelled"):
         return
-    source = f"DiagnosticReport/{as_str(res.get('id')) or '?'}"
-    code_text = " ".join(concept_texts(res.get("code")) + concept_texts(res.get("category")))
+    rtype = as_str(res.get("resourceType")) or "DiagnosticReport"
+    source = f"{rtype}/{as_str(res.get('id')) or '?'}"
+    code_text = " ".join(concept_texts(res.get("code")) + concept_texts(res.get("category"))
+                         + concept_texts(res.get("type")) + [as_str(res.get("description"))])
     parts = [as_str(res.get("conclusion"))]
     parts += concept_texts(res.get("conclusionCode"))
     for att in as_list(res.get("presentedForm")):
         parts.append(_decode_attachment(as_dict(att)))
+    for content in as_list(res.get("content")):
+        parts.append(_decode_attachment(as_dict(as_dict(content).get("attachment"))))
     div = as_str(as_dict(res.get("text")).get("div"))
     if div and not any(p.strip() for p in parts):
         parts.append(re.sub(r"<[^>]+>", " ", div))
@@ -662,8 +713,9 @@ def read_report(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
         return
     if not (is_fish_text(code_text, knowledge) or is_fish_text(body, knowledge)):
         return
-    _append_fish(record, body, knowledge, source, first_date(res.get("effectiveDateTime"),
-                 as_dict(res.get("effectivePeriod")).get("start"), res.get("issued")))
+    when = first_date(res.get("effectiveDateTime"), as_dict(res.get("effectivePeriod")).get("start"),
+                      res.get("issued"), as_dict(as_dict(res.get("context")).get("period")).get("start"), res.get("date"))
+    _append_fish(record, body, knowledge, source, when)
 
 
 # ------------------------------------------------------------------------------- entry point
@@ -721,7 +773,7 @@ def build_record(resources: list[dict], as_of: date, knowledge: Knowledge) -> Pa
                 read_condition(res, knowledge, record)
             elif rtype == "Observation":
                 read_observation(res, knowledge, record)
-            elif rtype == "DiagnosticReport":
+            elif rtype in ("DiagnosticReport", "DocumentReference"):
                 read_report(res, knowledge, record)
             elif rtype == "Procedure":
                 read_procedure(res, knowledge, record)
