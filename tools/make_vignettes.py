@@ -516,8 +516,8 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "setting": "first-relapse-len-sensitive",
         "preferred_include": ["DRd"], "avoid_exclude": ["DRd"],
         "notices_exclude": ["short-response", "high-risk-cytogenetics", "insufficient-data",
-                            "plasma-cell-leukemia", "extramedullary-disease"],
-        "notes": "A: DRd [1A] preferred (003, 002). Last response 2024-01 -> 2026-09 = 32 months: not short.",
+                            "plasma-cell-leukemia", "extramedullary-disease", "salvage-asct-candidate"],
+        "notes": "A: DRd [1A] preferred (003, 002). Never transplanted and 72 y (> 70): not transplant-eligible. Last response 2024-01 -> 2026-09 = 32 months: not short.",
     }
     v.order("o1-dkd-no-zoster", "order-select", [
         v.draft_med("draft-dara", "daratumumab-sc", "rx-product", dosage="1800 mg SC weekly", route="Subcutaneous"),
@@ -718,6 +718,15 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         {"no_findings": True, "nonconformant": True,
          "why": "The sandbox's first call has no medication yet: nothing to check, must not fail."},
         "Sandbox first call: draft without medication.", selections=["MedicationRequest/request-123"])
+    v.order("o8-isakd-anti-cd38-naive", "order-select", [
+        v.draft_med("draft-isa", "isatuximab", "atc-old", text="isatuximab 10 mg/kg IV", route="Intravenous"),
+        v.draft_med("draft-cfz", "carfilzomib", "rx-in", dosage="56 mg/m2 IV", route="Intravenous"),
+        v.draft_med("draft-dex", "dexamethasone", "rx-in", dosage="20 mg PO"),
+    ], {"findings_exclude": ["anti-cd38-cross-resistance", "anti-cd38-retreatment", "refractory-agent-ordered",
+                             "missing-zoster-prophylaxis", "doublet-when-triplet-tolerated"],
+        "why": "IsaKd [1A] for lenalidomide-refractory, anti-CD38-naive disease (003): nothing to warn about "
+               "(acyclovir active in the chart)."},
+        "IsaKd drafted in an anti-CD38-naive, lenalidomide-refractory patient.")
     v.order("o7-contained-medication-draft", "order-sign", [{
         "resourceType": "MedicationRequest", "id": "draft-len-contained", "status": "draft", "intent": "order",
         "contained": [{"resourceType": "Medication", "id": "m1", "code": concept("lenalidomide", "rx-product", "10")}],
@@ -938,6 +947,15 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "notes": "D: IMiD-refractory -> PI-based with mAb (DKd [1A]); pomalidomide regimens contain a refractory "
                  "agent so never preferred. Last line 2024-03 -> 2026-09 = 30 months.",
     }
+    v.order("o1-kpd-pomalidomide-refractory", "order-sign", [
+        v.draft_med("draft-cfz", "carfilzomib", "rx-in", dosage="56 mg/m2 IV", route="Intravenous"),
+        v.draft_med("draft-pom", "pomalidomide", "text", text="Pomalyst 4 mg capsule", dosage="4 mg PO days 1-21"),
+        v.draft_med("draft-dex", "dexamethasone", "rx-in", dosage="20 mg PO"),
+    ], {"findings_include": [finding("refractory-agent-ordered", ["pomalidomide"], ["MedicationRequest/draft-pom"])
+                             | {"agents_exclude": ["carfilzomib"]}],
+        "why": "Pomalidomide ordered after progression on PVd -> refractory agent; carfilzomib is a different "
+               "agent from the refractory bortezomib (agent-level, not class-level)."},
+        "KPd signed after progression on PVd.")
     vs.append(v)
 
     # P10 ---------------------------------------------------------------------------------------
@@ -1314,6 +1332,18 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "why": "Pulsed dexamethasone 40 mg x 12 days per cycle (high-dose glucocorticoid) without Pneumocystis "
                "prophylaxis -> suggest it (002)."},
         "IRd with high-dose pulsed dexamethasone and no PJP prophylaxis.")
+    v.order("o2-high-dose-dex-with-tmp-smx", "order-select", [
+        v.draft_med("draft-ixa", "ixazomib", "rx-product", "4", dosage="4 mg PO days 1, 8, 15"),
+        v.draft_med("draft-len", "lenalidomide", "rx-in", dosage="25 mg PO days 1-21"),
+        v.draft_med("draft-dex", "dexamethasone", "rx-in",
+                    dosage="40 mg PO daily days 1-4, 9-12, 17-20 (high-dose pulse)"),
+        v.draft_med("draft-asa", None, cc=ASPIRIN, dosage="81 mg PO daily"),
+        v.draft_med("draft-acv", None, cc=ACYCLOVIR, dosage="400 mg PO twice daily"),
+        v.draft_med("draft-tmp", None, cc=TMP_SMX, dosage="1 tablet PO three times weekly"),
+    ], {"findings_exclude": ["missing-pjp-prophylaxis", "missing-thromboprophylaxis", "missing-zoster-prophylaxis"],
+        "why": "The same high-dose regimen with sulfamethoxazole/trimethoprim, aspirin and acyclovir drafted "
+               "alongside: every prophylaxis is there."},
+        "IRd with high-dose dexamethasone and all prophylaxis drafted.")
     vs.append(v)
 
     # P24 ---------------------------------------------------------------------------------------
@@ -1527,9 +1557,12 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
                                "dexamethasone": "refractory"},
                        classes={"IMiD": "refractory", "PI": "refractory", "anti-CD38": "naive"},
                        doubleRefractory=True, tripleClassExposed=False, tripleClassRefractory=False,
-                       pentaRefractory=False, cytogenetics=no_cyto(), frail=False),
+                       pentaRefractory=False, cytogenetics=no_cyto(), frail=False,
+                       transplant={"priorASCT": False, "monthsAsctToProgression": None, "salvageASCT": "candidate"}),
         "why": "Progression on continuous VRd (statusReason no response on the last cycle, 2026-09-21): len and "
-               "bortezomib refractory -> double-refractory at first relapse.",
+               "bortezomib refractory -> double-refractory at first relapse. Never transplanted, 68 y, ECOG 1 "
+               "(fit, <= 70) -> transplant-eligible: salvage ASCT to consider (003, 002).",
+        "notices_include": ["salvage-asct-candidate"],
         "setting": "first-relapse-len-refractory",
         "preferred_include": ["DKd"],
         "preferred_exclude": LEN_REGIMENS + ["PVd", "DVd", "Vd", "VCd", "VMP", "SVd", "VenVd", "EloVd"],
@@ -1656,6 +1689,14 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "notes": "Anti-CD38 exposed (toxicity) but not refractory: anti-CD38 regimens stay available (004: EMMY "
                  "PFS 9.5 mo non-refractory).",
     }
+    v.order("o1-dkd-dara-exposed-only", "order-select", [
+        v.draft_med("draft-dara", "daratumumab-sc", "rx-product", dosage="1800 mg SC", route="Subcutaneous"),
+        v.draft_med("draft-cfz", "carfilzomib", "rx-in", dosage="56 mg/m2 IV", route="Intravenous"),
+        v.draft_med("draft-dex", "dexamethasone", "rx-in", dosage="20 mg PO"),
+    ], {"findings_exclude": ["anti-cd38-retreatment", "anti-cd38-cross-resistance", "refractory-agent-ordered"],
+        "why": "Daratumumab was stopped for an infusion reaction, not progression: exposed, so re-treatment is "
+               "no 'refractory' re-order (004 concerns anti-CD38-refractory patients)."},
+        "DKd drafted for a patient only exposed to daratumumab (toxicity stop).")
     vs.append(v)
 
     # P36 ---------------------------------------------------------------------------------------
@@ -1782,6 +1823,93 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "setting": "first-relapse-len-refractory",
         "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS, "avoid_include": ["DRd"],
         "notices_include": ["salvage-asct-discuss"],
+    }
+    vs.append(v)
+
+    # P39 ---------------------------------------------------------------------------------------
+    v = Vignette("p39-b-active-statement-text-pd", "vg-p39", "1956-12-12", "female",
+                 "Lenalidomide maintenance as a patient-reported MedicationStatement: status active, "
+                 "effectiveDateTime only (no period). Progression only as a disease-status Observation (97509-4) "
+                 "whose value is text 'Progressive disease (IMWG)' without a code.")
+    v.mm("2023-01-23", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2023-02-06", "2023-06-26", enc="rx-in")
+    v.res["medicationStatements"].append({
+        "resourceType": "MedicationStatement", "id": "vg-p39-ms-len-maint", "status": "active",
+        "medicationCodeableConcept": concept("lenalidomide", "rx-product", "10g"), "subject": v.subject,
+        "effectiveDateTime": "2023-07-10", "dateAsserted": "2026-06-01",
+        "dosage": [{"text": "10 mg by mouth daily on days 1-21 of each 28-day cycle (maintenance)"}]})
+    v.obs((LOINC, "97509-4", "Cancer disease status"), "2026-09-21", "exam",
+          valueCodeableConcept={"text": "Progressive disease (IMWG)"})
+    v.supportive(ASPIRIN, "2023-07-10")
+    v.ecog("2026-09-21", 1)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "exposed", "lenalidomide": "refractory", "dexamethasone": "exposed"},
+                       classes={"IMiD": "refractory", "PI": "exposed", "anti-CD38": "naive"},
+                       progressedOnLenalidomideMaintenance=True, cytogenetics=no_cyto(), frail=False),
+        "why": "An IMWG response of PD counts as progression (CLINICAL_LOGIC §1) even as text; the maintenance "
+               "statement is active (ongoing) at that date -> len refractory on maintenance.",
+        "setting": "first-relapse-len-refractory",
+        "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS, "avoid_include": ["DRd"],
+    }
+    vs.append(v)
+
+    # P40 ---------------------------------------------------------------------------------------
+    v = Vignette("p40-b-t1416-del1p-short-response", "vg-p40", "1960-01-30", "male",
+                 "FISH variants t(14;16) and del(1p32) present, t(11;14) and del(17p) absent; KRd x8 then "
+                 "lenalidomide maintenance (no ASCT); M-protein progression 15 months after the start of "
+                 "therapy -> high risk and short response.")
+    v.mm("2025-05-19", "snomed")
+    v.fish_variant("2025-05-21", "t(14;16)(q32;q23)", True, "t(14;16) IGH/MAF")
+    v.fish_variant("2025-05-21", "del(1)(p32)", True, "del(1p32) CDKN2C loss", location="1p32")
+    v.fish_variant("2025-05-21", "t(11;14)(q13;q32)", False, "t(11;14)")
+    v.fish_variant("2025-05-21", "del(17)(p13.1)", False, "del(17p)", gene="TP53")
+    v.statement("carfilzomib", "2025-06-02", "2026-01-12", enc="atc")
+    v.statement("lenalidomide", "2025-06-02", "2026-01-12", enc="rx-in")
+    v.statement("dexamethasone", "2025-06-02", "2026-01-12", enc="rx-in")
+    v.statement("lenalidomide", "2026-02-02", "2026-09-20", status="stopped", enc="rx-in",
+                dosage="10 mg PO days 1-21 (maintenance)")
+    v.m_protein([("2025-05-19", 3.9), ("2025-10-06", 0.3), ("2026-01-05", 0.1), ("2026-06-01", 0.1),
+                 ("2026-08-31", 0.7), ("2026-09-14", 0.9)])
+    v.supportive(ASPIRIN, "2025-06-02")
+    v.ecog("2026-09-14", 1)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"carfilzomib": "exposed", "lenalidomide": "refractory", "dexamethasone": "exposed"},
+                       classes={"IMiD": "refractory", "PI": "exposed", "anti-CD38": "naive"},
+                       progressedOnLenalidomideMaintenance=True,
+                       cytogenetics={"tested": True, "highRisk": True, "findings": ["del(1p)", "t(14;16)"],
+                                     "t11_14": False},
+                       transplant={"priorASCT": False, "monthsAsctToProgression": None}, frail=False),
+        "why": "t(14;16) is high risk (002); M-protein nadir 0.1 -> 0.7/0.9 g/dL on maintenance -> len "
+               "refractory; line start 2025-06-02 -> progression 2026-08/09 = 15 months < 18 -> short response.",
+        "setting": "first-relapse-len-refractory",
+        "preferred_exclude": LEN_REGIMENS,
+        "notices_include": ["high-risk-cytogenetics", "short-response"],
+    }
+    vs.append(v)
+
+    # P41 ---------------------------------------------------------------------------------------
+    v = Vignette("p41-a-over-75-fit-vcd", "vg-p41", "1949-02-02", "female",
+                 "77 years old, ECOG 0 (not frail, but > 75): VCd x6 with MedicationAdministrations referencing "
+                 "Medication resources, relapse two years later; lenalidomide-naive.")
+    v.mm("2024-02-19", "snomed")
+    v.administrations("bortezomib", bortezomib_days("2024-03-04", 6, 28)[:24], enc="rx-in", how="ref",
+                      route="Subcutaneous")
+    v.administrations("cyclophosphamide", dates_every("2024-03-04", 7, 24), enc="rx-in", how="ref")
+    v.administrations("dexamethasone", dates_every("2024-03-04", 7, 24), enc="rx-in", how="ref")
+    v.disease_status("2026-08-10", "worsened")
+    v.ecog("2026-08-10", 0)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "exposed", "cyclophosphamide": "exposed", "dexamethasone": "exposed"},
+                       classes={"IMiD": "naive", "PI": "exposed", "anti-CD38": "naive"},
+                       progressedOnLenalidomideMaintenance=False, cytogenetics=no_cyto(), frail=False),
+        "why": "ECOG 0 -> not frail; age 77 is the separate > 75 modifier (003: Rd alone or with ixazomib or "
+               "elotuzumab); VCd ended 2024-08 -> exposed.",
+        "setting": "first-relapse-len-sensitive",
+        "options_include": ["IRd", "Rd"],
     }
     vs.append(v)
 

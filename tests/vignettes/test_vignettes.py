@@ -190,6 +190,8 @@ def check_order(ck: Checker, exp: dict[str, Any], cards: list[dict[str, Any]]) -
                 ck.check(cat, f"finding {want['code']} agent {a}", a in agents, f"agents = {sorted(agents)}")
             for o in want.get("orders", []):
                 ck.check(cat, f"finding {want['code']} order {o}", o in orders, f"orders = {sorted(orders)}")
+            for a in want.get("agents_exclude", []):
+                ck.check(cat, f"finding {want['code']} not agent {a}", a not in agents, f"agents = {sorted(agents)}")
     for code in exp.get("findings_exclude", []):
         ck.check(cat, f"finding-{code}", all(f.get("code") != code for f in findings),
                  f"findings = {[(f.get('code'), f.get('agents')) for f in findings]}")
