@@ -215,3 +215,13 @@ def test_dexamethasone_marked_refractory_is_not_a_refractory_order():
     c = by_code(run(s, [draft("MedicationRequest/p", ["pomalidomide"]), draft("MedicationRequest/b", ["bortezomib"]),
                         draft("MedicationRequest/d", ["dexamethasone"])]))
     assert "refractory-agent-ordered" not in c
+
+
+def test_venetoclax_unknown_suggests_a_text_only_fish_service_request():
+    from fhir.resources.R4B.servicerequest import ServiceRequest
+
+    c = by_code(run(state(lines=2, refractory=("lenalidomide",)), [draft("MedicationRequest/v1", ["venetoclax"])]))
+    card = c["venetoclax-t11-14-unknown"]
+    res = created(card)[0]
+    assert res["resourceType"] == "ServiceRequest" and "t(11;14)" in res["code"]["text"] and "coding" not in res["code"]
+    ServiceRequest.model_validate(res)

@@ -66,10 +66,10 @@ def _reason(state: ClinicalState, agent: str) -> str:
     ev = state.agents.get(agent)
     if ev is None:
         return f"{agent}: no agent evidence recorded"
-    base = ev.reason.strip() if ev.reason else ""
-    facts = (f"line {', '.join(str(n) for n in ev.lines) or '?'}; last dose {_d(ev.last_dose)}"
-             f"{' (ongoing)' if ev.ongoing else ''}; progression {_d(ev.progression_date)}")
-    return f"{base} ({facts})" if base else facts
+    if ev.reason and ev.reason.strip():
+        return ev.reason.strip()  # the state's sentence already names line, dates and evidence
+    return (f"line {', '.join(str(n) for n in ev.lines) or '?'}; last dose {_d(ev.last_dose)}"
+            f"{' (ongoing)' if ev.ongoing else ''}; progression {_d(ev.progression_date)}")
 
 
 def _active_supportive(category: str, record: PatientRecord | None, drafts: list[DraftOrder]) -> bool:
@@ -125,6 +125,8 @@ def check_orders(
     eff = effective_refractory(state, rules)
     decision = rank_options(state, knowledge, settings)
     setting = decision.setting
+    spec_setting = rules.settings.get(setting) or {}
+    setting_label = spec_setting.get("short") or spec_setting.get("title") or setting
     findings: list[Finding] = []
     seen: set[tuple[str, str]] = set()
 
@@ -137,7 +139,7 @@ def check_orders(
         if (f.code, key) in seen:
             return
         seen.add((f.code, key))
-        f.params.setdefault("setting", setting)
+        f.params.setdefault("setting", setting_label)
         f.params.setdefault("order", ", ".join(f.orders))
         findings.append(f)
 
@@ -182,8 +184,9 @@ def check_orders(
                                  {"fish": fish, "alternatives": alt_text(alts)}, [d], replace_with=alts), d.ref)
                 elif cyto.t11_14 is None:
                     tested = "; FISH on record does not report t(11;14)" if cyto.tested else "; no FISH on record"
-                    emit(Finding("venetoclax-t11-14-unknown", ["venetoclax"], [d.ref], {"fish": tested + fish}, [d]),
-                         d.ref)
+                    spec = checks.get("venetoclax-t11-14-unknown", {})
+                    emit(Finding("venetoclax-t11-14-unknown", ["venetoclax"], [d.ref], {"fish": tested + fish}, [d],
+                                 supportive=list(spec.get("suggest") or [])), d.ref)
             # 5. bortezomib IV with neuropathy.
             if agent == "bortezomib" and (d.route or "").lower() == "iv" and state.neuropathy:
                 spec = checks.get("bortezomib-route-neuropathy", {})

@@ -27,6 +27,10 @@ from cds_service.render.suggestions import (
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
 
 
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
 def override_reasons(rules: Rules, codes: list[str]) -> list[dict[str, str]]:
     system = rules.checks.get("overrideReasonSystem", "https://mmcds.example.org/fhir/CodeSystem/override-reason")
     catalog = rules.checks.get("overrideReasons", {})
@@ -60,7 +64,7 @@ def finding_card(f: Finding, rules: Rules, patient_id: str | None = None,
              for s in sources[:3] if s.get("url")]
     return make_card(
         kind="finding", rule_id=f"order/{f.code}", knowledge_version=rules.version,
-        summary=fill(spec.get("summary", f.code), f.params), indicator=spec.get("indicator", "warning"),
+        summary=_capitalised(fill(spec.get("summary", f.code), f.params)), indicator=spec.get("indicator", "warning"),
         detail=fill(spec.get("detail", ""), f.params).strip() or None, sources=sources,
         suggestions=_suggestions(f, rules, spec, patient_id, all_drafts or f.drafts) or None, selection_behavior="at-most-one",
         override_reasons=override_reasons(rules, spec.get("overrideReasons", [])) or None, links=links or None,

@@ -9,10 +9,13 @@ text only. No dose is ever invented: dosing is left to the prescriber/protocol.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import logging
 from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cds_service.clinical.options import Rules
@@ -42,6 +45,24 @@ def _validated(resource: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _validated_template(concept_json: str, intent: str, note: str, route_text: str | None) -> str | None:
+    """Validate one MedicationRequest shape once per process (fhir.resources validation costs ~1 ms);
+    the subject is a placeholder replaced per request (a Reference string stays valid)."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": intent,
+        "medicationCodeableConcept": json.loads(concept_json),
+        "subject": {"reference": "Patient/placeholder"},
+        "note": [{"text": note}],
+    }
+    if route_text:
+        resource["dosageInstruction"] = [{"text": f"Route: {route_text}", "route": {"text": route_text}}]
+    valid = _validated(resource)
+    return json.dumps(valid) if valid is not None else None
+
+
 def medication_request(
     rules: Rules, *, agent: str | None, text: str, patient_ref: str | None, intent: str = "proposal",
     why: str = "", route_text: str | None = None,
@@ -52,18 +73,16 @@ def medication_request(
     if ingredient:
         concept["coding"] = [{"system": RXNORM, "code": str(ingredient["code"]),
                               "display": str(ingredient.get("display") or agent)}]
-    resource: dict[str, Any] = {
-        "resourceType": "MedicationRequest",
-        "status": "draft",
-        "intent": intent,
-        "medicationCodeableConcept": concept,
-        "note": [{"text": NOTE.format(why=f" ({why})" if why else "")}],
-    }
+    template = _validated_template(json.dumps(concept, sort_keys=True), intent,
+                                   NOTE.format(why=f" ({why})" if why else ""), route_text)
+    if template is None:
+        return None
+    resource = json.loads(template)
     if patient_ref:
         resource["subject"] = {"reference": patient_ref}
-    if route_text:
-        resource["dosageInstruction"] = [{"text": f"Route: {route_text}", "route": {"text": route_text}}]
-    return _validated(resource)
+    else:
+        resource.pop("subject", None)
+    return resource
 
 
 def _intent(drafts: list[DraftOrder]) -> str:
@@ -133,13 +152,39 @@ def add_suggestions(rules: Rules, drafts: list[DraftOrder], regimens: list[str],
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _service_request_template(text: str, note: str) -> str | None:
+    resource = {"resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
+                "code": {"text": text}, "subject": {"reference": "Patient/placeholder"}, "note": [{"text": note}]}
+    try:
+        return json.dumps(ServiceRequest.model_validate(resource).model_dump(mode="json", exclude_none=True))
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
+def service_request(text: str, patient_ref: str | None, why: str) -> dict[str, Any] | None:
+    """A text-only draft ServiceRequest (no LOINC code is invented for the test)."""
+    template = _service_request_template(text, f"Suggested by MM-CDS ({why}).")
+    if template is None:
+        return None
+    resource = json.loads(template)
+    if patient_ref:
+        resource["subject"] = {"reference": patient_ref}
+    else:
+        resource.pop("subject", None)
+    return resource
+
+
 def supportive_suggestions(rules: Rules, drafts: list[DraftOrder], items: list[dict[str, str]],
                            patient_id: str | None, why: str) -> list[dict[str, Any]]:
     patient_ref = patient_reference(drafts, patient_id)
     out = []
     for i, item in enumerate(items):
-        mr = medication_request(rules, agent=None, text=item["text"], patient_ref=patient_ref, intent="proposal",
-                                why=why)
+        if item.get("resourceType") == "ServiceRequest":
+            mr = service_request(item["text"], patient_ref, why)
+        else:
+            mr = medication_request(rules, agent=None, text=item["text"], patient_ref=patient_ref, intent="proposal",
+                                    why=why)
         if mr is not None:
             out.append({"label": item["label"], "isRecommended": i == 0,
                         "actions": [{"type": "create", "description": item["label"], "resource": mr}]})
