@@ -107,3 +107,13 @@ def test_no_notices_for_non_myeloma():
     s = state(lines=1, plasma_cell_leukemia=True)
     s.multiple_myeloma = False
     assert decide_notices(s, K) == [] and patient_view_cards(s, K, settings()) == []
+
+
+def test_salvage_asct_not_recommended_when_never_transplanted_and_ineligible():
+    t = TransplantState(prior_asct=False, transplant_eligible=False, salvage_asct="not-recommended")
+    s = state(lines=1, exposed=("lenalidomide",), transplant=t, age=78)
+    c = cards_by_code(s)["salvage-asct-not-recommended"]
+    assert "not transplant-eligible" in c["summary"] and "None" not in c["summary"] + c["detail"]
+    opts = patient_view_cards(s, K, settings())[0]["extension"]["org.mmcds.card"]
+    assert opts["avoid"][-1] == {"regimen": "salvage-ASCT", "reason": "not-transplant-eligible",
+                                 "note": "never transplanted and not transplant-eligible"}

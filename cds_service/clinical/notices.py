@@ -89,12 +89,20 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
     sal = rules.modifiers.get("salvageAsct", {})
     maint = {True: "; this patient had maintenance", False: "; this patient had no maintenance", None: ""}[
         t.maintenance_after_asct]
-    if not t.prior_asct:
+    if not t.prior_asct and salvage == "not-recommended":
+        why = "never transplanted and not transplant-eligible"
+        reason = ("No prior ASCT is recorded and the patient is not transplant-eligible (frail, or over 70; "
+                  f"age {state.age if state.age is not None else 'unknown'}).")
+    elif not t.prior_asct:
         why = "never transplanted, transplant-eligible"
         reason = ("No prior ASCT is recorded and the patient is transplant-eligible: 003 — salvage ASCT should be "
                   "systematically considered in patients who never received a transplant; 002 agrees.")
+    elif months is None:
+        why = "months from ASCT to progression unknown"
+        reason = "A prior ASCT is recorded but the time from ASCT to progression cannot be computed from the record."
     else:
-        why = f"{_fmt_months(months)} months from ASCT to progression"
+        why = f"{_fmt_months(months)} months from ASCT to progression" + (
+            f" (< {sal.get('seed002MinMonths', 18)})" if salvage == "not-recommended" else "")
         when = f" (ASCT {_date(t.asct_date)})" if t.asct_date else ""
         reason = (f"First ASCT{when}; progression **{_fmt_months(months)} months** later. "
                   f"Thresholds: 002 ≥ {sal.get('seed002MinMonths', 18)} months; 003 ≥ "

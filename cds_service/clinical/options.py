@@ -281,11 +281,14 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         tier = sal.get("candidateTier" if salvage == "candidate" else "discussTier", "other")
         add({"regimen": sal.get("regimen", "salvage-ASCT"), "sources": sal.get("sources"),
              "note": f"Salvage ASCT: {salvage} (see the salvage-ASCT notice)"}, tier)
-    elif salvage == "not-recommended":
-        avoid[sal.get("regimen", "salvage-ASCT")] = Avoid(
-            sal.get("regimen", "salvage-ASCT"), sal.get("avoidReason", "remission-after-asct-under-18-months"),
-            note=f"{state.transplant.months_asct_to_progression} months from ASCT to progression (< {sal.get('seed002MinMonths', 18)}, 002)",
-        )
+    elif salvage == "not-recommended" and setting != "triple-class-refractory":
+        months = state.transplant.months_asct_to_progression
+        if state.transplant.prior_asct and months is not None:
+            reason = sal.get("avoidReason", "remission-after-asct-under-18-months")
+            note = f"{months} months from ASCT to progression (< {sal.get('seed002MinMonths', 18)}, 002)"
+        else:
+            reason, note = "not-transplant-eligible", "never transplanted and not transplant-eligible"
+        avoid[sal.get("regimen", "salvage-ASCT")] = Avoid(sal.get("regimen", "salvage-ASCT"), reason, note=note)
     if state.transplant.prior_asct and state.transplant.months_asct_to_progression is not None:
         conflicts.append("salvage-asct-thresholds")
 
@@ -390,7 +393,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
                 conflicts.append(conf)
     return OptionsDecision(
         setting=setting, title=spec.get("title", setting), variant=variant.get("id"), options=options,
-        avoid=list(avoid.values()), conflicts=conflicts, notes=[n for n in dict.fromkeys(notes) if n],
+        avoid=sorted(avoid.values(), key=lambda a: a.regimen == sal.get("regimen", "salvage-ASCT")), conflicts=conflicts, notes=[n for n in dict.fromkeys(notes) if n],
         effective_refractory=eff,
     )
 

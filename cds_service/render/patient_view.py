@@ -41,8 +41,8 @@ def _state_facts(state: ClinicalState, decision: OptionsDecision) -> list[str]:
                      f"({_date(line.start)} – {'ongoing' if line.ongoing else _date(line.end)}; ended by {line.ended_by})")
     for agent, ev in sorted(state.agents.items()):
         if ev.status == "refractory":
-            facts.append(f"**{agent}-refractory**: {ev.reason or ''} (line {', '.join(map(str, ev.lines)) or '?'}, "
-                         f"progression {_date(ev.progression_date)})".replace(":  (", ": ("))
+            where = f"line {', '.join(map(str, ev.lines)) or '?'}, progression {_date(ev.progression_date)}"
+            facts.append(f"**{agent}-refractory**: {ev.reason.strip() if ev.reason else where}")
     for agent, reason in decision.effective_refractory.items():
         if agent not in state.agents or state.agents[agent].status != "refractory":
             facts.append(f"**{agent}** treated as refractory for choosing ({reason}; progression on maintenance "
