@@ -40,6 +40,8 @@ def findings(rec):
     ("NSD2/IGH fusion: POSITIVE", [("t(4;14)", True, None)]),
     ("Probes used: TP53, IGH/FGFR3 fusion, CCND1/IGH, 1q21", []),  # names genes, gives no result
     ("FGFR3 mutation analysis pending", []),
+    ("t(4;14) negative, t(11;14) inconclusive", [("t(4;14)", False, None)]),
+    ("IGH/MAF: no call; TP53 deletion not detected", [("del(17p)", False, None)]),
     ("Karyotype 46,XY,t(11;14)(q13;q32)[20]", [("t(11;14)", True, None)]),
 ])
 def test_narrative(text, expected):
@@ -73,13 +75,16 @@ def test_genomics_reporting_variants():
         variant(None, cc("LA9633-4", LOINC, "Present"), gene="HGNC:3690", loc="4p16.3", oid="d",
                 extra_components=[{"code": cc(text="gene studied display"), "valueString": "FGFR3::IGH"}]),
         variant("t(4;14)(p16;q32)", cc(text="Not detected"), oid="e"),
+        variant("t(14;16)", {"coding": [{"system": LOINC, "code": "LA9634-2"}]}, oid="g"),  # code only
+        variant("t(14;20)", cc("LA18198-4", LOINC, "No call"), oid="h"),  # no result: no finding
         variant(None, cc("LA9633-4", LOINC, "Present"), gene="CKS1B", loc="1q21",
                 extra_components=[{"code": cc("82155-3", LOINC), "valueQuantity": {"value": 4}}], oid="f"),
     )
     got = sorted((f.source, f.abnormality, f.present) for f in rec.cytogenetics)
     assert got == [("Observation/a", "t(11;14)", True), ("Observation/b", "del(17p)", False),
                    ("Observation/c", "1q-gain", True), ("Observation/d", "t(4;14)", True),
-                   ("Observation/e", "t(4;14)", False), ("Observation/f", "1q-gain", True)]
+                   ("Observation/e", "t(4;14)", False), ("Observation/f", "1q-gain", True),
+                   ("Observation/g", "t(14;16)", False)]
     assert all(f.date == date(2022, 11, 30) for f in rec.cytogenetics)
 
 

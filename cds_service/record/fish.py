@@ -30,6 +30,7 @@ class FishIndex:
     positive: list[re.Pattern[str]]
     positive_strong: list[re.Pattern[str]]
     no_result_context: list[re.Pattern[str]]
+    no_result: list[re.Pattern[str]]
     test: list[re.Pattern[str]]
 
 
@@ -52,6 +53,7 @@ def build_fish_index(knowledge: Knowledge) -> FishIndex:
         positive=comp(doc.get("positive")),
         positive_strong=comp(doc.get("positive_strong")),
         no_result_context=comp(doc.get("no_result_context")),
+        no_result=comp(doc.get("no_result")),
         test=comp(doc.get("test_text")),
     )
 
@@ -123,7 +125,7 @@ def parse_fish_text(text: str, knowledge: Knowledge) -> list[tuple[str, bool, fl
         pols = [p for _, p, _ in info if p is not None]
         clause_pol = pols[0] if pols and all(p == pols[0] for p in pols) else None
         for i, (abs_, pol, seg) in enumerate(info):
-            if not abs_:
+            if not abs_ or any(p.search(seg) for p in idx.no_result):
                 continue
             if pol is None:
                 pol = clause_pol

@@ -608,9 +608,13 @@ def _read_variant(res: dict, knowledge: Knowledge, record: PatientRecord, source
             pieces.append(" ".join(concept_texts(comp.get("code"))) + " " + text)
     present: bool | None = None
     for key in coded(res.get("valueCodeableConcept")):
-        if idx.value_meaning.get(key) == "present":
-            present = True
+        meaning = idx.value_meaning.get(key)
+        if meaning in ("present", "absent"):
+            present = meaning == "present"
     vt = " ".join(_value_texts(res)).lower()
+    if present is None and re.search(r"no[\s-]call|indeterminate|inconclusive|uninformative|fail|not (performed|tested|done)"
+                                      r"|insufficient|pending|cancel", vt):
+        return  # a test without a result is no finding
     if present is None and vt:
         if re.search(r"\b(absent|not detected|negative|no)\b", vt):
             present = False
@@ -619,7 +623,9 @@ def _read_variant(res: dict, knowledge: Knowledge, record: PatientRecord, source
     if present is None and isinstance(res.get("valueBoolean"), bool):
         present = res["valueBoolean"]
     if present is None:
-        present = True  # a Variant observation reports a found variant unless its value says absent
+        if res.get("valueCodeableConcept") or res.get("valueString"):
+            return  # a value we cannot read (no call, indeterminate, unknown code): no finding
+        present = True  # a Variant observation without a value reports a found variant
     fidx = fish_index(knowledge)
     text = " ; ".join(p for p in pieces if p.strip()) + " " + " ".join(concept_texts(res.get("code")))
     abns = abnormalities_in(text + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", text, re.I) else abnormalities_in(text, fidx)
