@@ -215,3 +215,46 @@ def test_readme_documents_the_deploy_commands() -> None:
     assert "kubectl apply -k deploy/k8s" in readme
     assert "gunicorn -c deploy/gunicorn.conf.py" in readme
     assert shlex.split("gunicorn -c deploy/gunicorn.conf.py 'cds_service.app:create_app()'")[-1] in readme
+
+
+@pytest.mark.slow
+def test_gunicorn_with_the_conf_file_serves(tmp_path: Path) -> None:
+    """`gunicorn -c deploy/gunicorn.conf.py 'cds_service.app:create_app()'` as the README says."""
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from tests.servers import base_env, free_port
+
+    port = free_port()
+    env = base_env(tmp_path, {"MMCDS_BIND": f"127.0.0.1:{port}", "MMCDS_WORKERS": "2"})
+    cmd = [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"), "cds_service.app:create_app()"]
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"gunicorn did not start: {log.read_text()[-2000:]}")
+        for _ in range(6):
+            resp = requests.post(f"http://127.0.0.1:{port}/cds-services/nope", json={},
+                                 headers={"Connection": "close"}, timeout=5)
+            assert resp.status_code == 404
+        metrics_text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'mmcds_hook_requests_total{service="unknown",status="404"} 6.0' in metrics_text
+        assert list((tmp_path / "prometheus").glob("counter_*.db"))  # multiprocess mode, under MMCDS_DATA_DIR
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
