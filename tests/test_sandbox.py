@@ -79,7 +79,8 @@ def test_every_shipped_request_fixture_is_offered_with_a_readable_name():
         assert f.name and "-" not in f.name.split("—")[-1].strip()[:3]
         assert f.service_id in ("mm-next-line", "mm-order-check", "mm-order-sign")
     # discovery.json / response.json are not requests and are not offered
-    assert not any(f.key.endswith(("discovery", "response")) for f in fixtures)
+    assert "spec/discovery" not in offered and "spec/response" not in offered
+    assert "spec/patient-view-request" in offered
 
 
 def test_pretty_names():
@@ -329,6 +330,9 @@ def test_markdown_subset():
     assert "<blockquote><p>quoted <code>code</code></p></blockquote>" in out
     assert "<hr>" in out
     assert str(render_markdown("snake_case_name and 2*3*4")) == "<p>snake_case_name and 2*3*4</p>"
+    doi = str(render_markdown("[CARTITUDE-1](https://doi.org/10.1016/S0140-6736(21)00933-8), next"))
+    assert doi == ('<p><a href="https://doi.org/10.1016/S0140-6736(21)00933-8" target="_blank" '
+                   'rel="noopener noreferrer">CARTITUDE-1</a>, next</p>')
 
 
 def test_safe_url():

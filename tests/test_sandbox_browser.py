@@ -278,6 +278,7 @@ HOSTILE = [
     "> quote <iframe src=//evil>\n> line two",
     "1. one  \n   two\n2. three\n\n---\n\n## Head _x_ *y* __z__",
     "snake_case_name and 2*3*4, it's \"quoted\" & more",
+    "[doi](https://doi.org/10.1016/S0140-6736(21)00933-8), [b](https://x.org/(a)b(c)) [j](javascript:x(1))",
 ]
 
 

@@ -34,7 +34,7 @@
       codes.push("<code>" + c + "</code>");
       return "\u0000" + (codes.length - 1) + "\u0000";
     });
-    text = text.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, function (_m, label, raw) {
+    text = text.replace(/\[([^\]]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\)/g, function (_m, label, raw) {
       var url = safeUrl(unescapeHtml(raw));
       if (url === null) return label;
       var ext = /^https?:/i.test(url);
