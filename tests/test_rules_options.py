@@ -325,3 +325,10 @@ def test_steroid_refractoriness_never_blocks_a_regimen():
     assert "IsaPd" in t["preferred"] and {"DRd", "DPd"} <= set(t["preferred"])
     assert not any(a.reason == "dexamethasone-refractory" for a in d.avoid)
     assert {"DKd", "Kd", "KPd", "IsaKd", "DVd", "PVd", "SVd"} <= set(avoid(d))
+
+
+def test_pcl_keeps_vdt_pace_listed_even_when_bortezomib_refractory_but_not_preferred():
+    d = decide(state(lines=1, refractory=("lenalidomide", "bortezomib"), plasma_cell_leukemia=True))
+    t = tiers(d)
+    assert "VDT-PACE" in t["other"] and t["other"][0] == "VDT-PACE"
+    assert "VDT-PACE" not in avoid(d)

@@ -271,8 +271,12 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         cands.pop(ven.get("regimen", "VenVd"), None)  # never suggested otherwise (BELLINI OS HR 3.13)
     aggr = mods.get("aggressiveDisease", {})
     if aggr and (state.plasma_cell_leukemia or state.extramedullary):
-        add({"regimen": aggr.get("regimen", "VDT-PACE"), "note": aggr.get("note"), "sources": aggr.get("sources"),
-             "allowRefractory": []}, aggr.get("tier", "preferred"), front=True)
+        reg = aggr.get("regimen", "VDT-PACE")
+        add({"regimen": reg, "note": aggr.get("note"), "sources": aggr.get("sources"),
+             "allowRefractory": aggr.get("allowRefractory", [])}, aggr.get("tier", "preferred"), front=True)
+        if reg in cands:  # the modifier's allowance wins over a setting list's narrower one
+            cands[reg].entry = {**cands[reg].entry, "allowRefractory": sorted(
+                set(cands[reg].entry.get("allowRefractory") or []) | set(aggr.get("allowRefractory") or []))}
         notes.append(aggr.get("note", ""))
     sal = mods.get("salvageAsct", {})
     salvage = salvage_asct_status(state, rules)

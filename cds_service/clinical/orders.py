@@ -170,7 +170,7 @@ def check_orders(
                 if others and agent not in refractory_cd38:
                     spec = checks.get("anti-cd38-cross-resistance", {})
                     alts = _alternatives(decision, rules, set(ANTI_CD38), eff, int(spec.get("maxAlternatives", 3)))
-                    emit(Finding("anti-cd38-cross-resistance", [agent, *others], [d.ref],
+                    emit(Finding("anti-cd38-cross-resistance", [agent], [d.ref],
                                  {"agent": agent, "prior": others[0], "reason": _reason(state, others[0]),
                                   "alternatives": alt_text(alts)}, [d], replace_with=alts), f"{agent}|{d.ref}")
             # 3. venetoclax needs a documented t(11;14).
