@@ -258,3 +258,46 @@ def test_gunicorn_with_the_conf_file_serves(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.mark.slow
+def test_docker_build_stage_installs_from_what_it_copies(tmp_path: Path) -> None:
+    """No Docker daemon here: replay the build stage's COPY lines and its `pip install` on a bare
+    context, so a file the wheel needs but the Dockerfile forgets to copy fails this test."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    build_stage = text.split("\nFROM ", 2)[1] if text.lstrip().startswith("#") else text.split("\nFROM ", 1)[0]
+    ctx = tmp_path / "src"
+    ctx.mkdir()
+    copies = [line.split()[1:] for line in build_stage.splitlines() if line.startswith("COPY ")]
+    assert copies
+    for *sources, _dest in copies:
+        for source in sources:
+            src = ROOT / source
+            if src.is_dir():
+                shutil.copytree(src, ctx / source, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(src, ctx / source)
+    (run,) = [line for line in build_stage.splitlines() if line.startswith("RUN ")]
+    assert 'pip install --prefix=/install ".[postgres]"' in run
+    prefix = tmp_path / "install"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", f"--prefix={prefix}", "."],
+                          cwd=ctx, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (site,) = list(prefix.glob("lib/python3*/site-packages"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMCDS_")}
+    env["PYTHONPATH"] = str(site)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import cds_service, cds_service.knowledge.loader as l, cds_service.conformance as c; "
+         "k = l.default_knowledge(); print(cds_service.__file__); print(l.data_root()); print(len(c.load_fixtures()))"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    module_file, data_root, n_fixtures = probe.stdout.split()
+    assert module_file.startswith(str(site)) and data_root.startswith(str(site))
+    from cds_service.conformance import load_fixtures
+
+    assert int(n_fixtures) == len(load_fixtures([ROOT / "fixtures" / "patients", ROOT / "fixtures" / "spec"]))
