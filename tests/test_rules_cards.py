@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -91,5 +92,15 @@ def test_every_generated_card_validates(s, car_t, agents):
     drafts = [draft(f"MedicationRequest/m{i}", [a], route="iv" if a == "bortezomib" else None,
                     high_dose_steroid=a == "dexamethasone") for i, a in enumerate(agents)]
     drafts.append(draft("ServiceRequest/fish", [], is_fish_panel=True))
+    refractory = {a.replace("-", " ") for a, e in s.agents.items() if e.status == "refractory"} - {"dexamethasone"}
+    if s.progressed_on_len_maintenance or s.len_recent_exposure:
+        refractory.add("lenalidomide")
     for hook in ("order-select", "order-sign"):
-        check_cards(order_cards(s, drafts, K, settings(car_t_available=car_t), hook, record=record()), v)
+        cards = order_cards(s, drafts, K, settings(car_t_available=car_t), hook, record=record())
+        check_cards(cards, v)
+        for c in cards:  # a suggestion never creates a drug the disease is refractory to
+            for sug in c.get("suggestions", []):
+                for act in sug["actions"]:
+                    if act["type"] == "create" and act["resource"]["resourceType"] == "MedicationRequest":
+                        MedicationRequest.model_validate(act["resource"])
+                        assert act["resource"]["medicationCodeableConcept"]["text"] not in refractory
