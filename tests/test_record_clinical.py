@@ -210,3 +210,9 @@ def test_ecog_answer_wording(text, score):
 def test_dstu2_procedure_not_performed():
     rec = record(proc(cc("58776007", SNOMED), notPerformed=True, performedDateTime="2020-01-01"))
     assert rec.transplants == []
+
+
+def test_oid_code_systems():
+    rec = record(cond({"coding": [{"system": "urn:oid:2.16.840.1.113883.6.90", "code": "C90.02"}]}, onsetDateTime="2025-01-01"),
+                 obs({"coding": [{"system": "urn:oid:2.16.840.1.113883.6.1", "code": "33358-3"}]}, valueQuantity={"value": 1.0, "unit": "g/dL"}))
+    assert rec.has_myeloma and rec.conditions[0].relapse and len(rec.m_protein) == 1

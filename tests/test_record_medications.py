@@ -381,3 +381,18 @@ def test_stop_reason_in_note_of_a_stopped_statement():
                   "note": [{"text": "prophylaxis against zoster infection"}]})
     got = {m.source: m.stop_reason for m in rec.medications}
     assert got == {"MedicationStatement/s": "progression", "MedicationStatement/t": "unknown"}
+
+
+def test_oid_systems_route_codes_and_bounds_duration():
+    rec = record({"resourceType": "MedicationRequest", "id": "r", "status": "completed", "intent": "order",
+                  "medicationCodeableConcept": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.88", "code": "358258"}]},
+                  "dosageInstruction": [{"route": {"coding": [{"system": SNOMED, "code": "34206005"}]},
+                                         "timing": {"repeat": {"boundsPeriod": {"start": "2024-01-01"},
+                                                               "boundsDuration": {"value": 3, "code": "wk"}}}}]},
+                 {"resourceType": "MedicationRequest", "id": "s", "status": "active", "intent": "order",
+                  "medicationCodeableConcept": cc(text="carfilzomib"), "authoredOn": "2026-10-01",
+                  "dosageInstruction": [{"route": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration",
+                                                               "code": "IV"}]}}]})
+    got = {m.source: (m.agent, m.route, m.start, m.end) for m in rec.medications}
+    assert got == {"MedicationRequest/r": ("bortezomib", "sc", date(2024, 1, 1), date(2024, 1, 21)),
+                   "MedicationRequest/s": ("carfilzomib", "iv", date(2026, 10, 1), None)}

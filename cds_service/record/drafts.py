@@ -80,7 +80,7 @@ def _one(res: dict, i: int, meds: MedicationLookup, knowledge: Knowledge, select
         order.display = drug.display
         order.agents = list(drug.agents)
         order.category = drug.category
-        order.route = _route(res, drug)
+        order.route = _route(res, drug, knowledge)
         order.high_dose_steroid = any(a in ("dexamethasone", "prednisone") for a in drug.agents) and is_high_dose_steroid(
             drug.agents, _dosages(res), drug.display, knowledge)
         return order

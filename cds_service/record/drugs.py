@@ -59,6 +59,7 @@ class DrugIndex:
     local_form_re: re.Pattern[str] | None
     local_form_agents: frozenset[str]
     steroid_thresholds: dict[str, Any]
+    route_codes: dict[tuple[str, str], str]
     cache: dict[tuple, DrugMatch] = field(default_factory=dict)  # same drug concept, same answer
 
 
@@ -107,6 +108,7 @@ def build_drug_index(knowledge: Knowledge) -> DrugIndex:
         local_form_re=_alternation(local_forms),
         local_form_agents=frozenset(as_list(agents_doc.get("local_form_agents"))),
         steroid_thresholds=as_dict(sup.get("high_dose_steroid")),
+        route_codes={(str(c["system"]), str(c["code"])): str(c["route"]) for c in as_list(agents_doc.get("route_codes"))},
     )
 
 
@@ -146,6 +148,21 @@ def route_from_text(text: str) -> str | None:
         if pat.search(text):
             return route
     return None
+
+
+def route_of_concept(concept: Any, knowledge: Knowledge) -> str | None:
+    """Route of a Dosage.route concept: SNOMED route code, HL7 short code (IV, SC, PO) or its words."""
+    idx = drug_index(knowledge)
+    parts: list[str] = []
+    for c in codings(concept):
+        code = as_str(c.get("code")).strip()
+        hit = idx.route_codes.get((namespace(c.get("system"), code), code))
+        if hit:
+            return hit
+        if code and len(code) <= 6 and code.isalpha():
+            parts.append(code)
+    parts.extend(concept_texts(concept))
+    return route_from_text(" ".join(parts))
 
 
 def _concepts_of(obj: dict) -> tuple[list[dict], list[str]]:

@@ -153,9 +153,23 @@ def status_code(value: Any) -> str:
     return texts[0].strip().lower() if texts else ""
 
 
+# HL7 OIDs of the code systems we read (EHRs send "urn:oid:..." instead of the FHIR URL).
+_OIDS = {
+    "2.16.840.1.113883.6.88": "rxnorm",
+    "2.16.840.1.113883.6.96": "snomed",
+    "2.16.840.1.113883.6.1": "loinc",
+    "2.16.840.1.113883.6.90": "icd10",
+    "2.16.840.1.113883.6.3": "icd10",
+    "2.16.840.1.113883.6.12": "cpt",
+    "2.16.840.1.113883.6.73": "atc",
+}
+
+
 def namespace(system: Any, code: str = "") -> str:
     """A short name for a code system URL: snomed, loinc, rxnorm, icd10, icdo3, cpt, atc, ..."""
     s = as_str(system).lower()
+    if s.startswith("urn:oid:"):
+        return _OIDS.get(s[8:], "other")
     if s:
         if "snomed" in s or s.endswith("sct"):
             return "snomed"

@@ -22,7 +22,13 @@ from cds_service.record.catalogs import (
     observation_index,
     procedure_index,
 )
-from cds_service.record.drugs import DrugMatch, is_high_dose_steroid, resolve_drug, route_from_text
+from cds_service.record.drugs import (
+    DrugMatch,
+    is_high_dose_steroid,
+    resolve_drug,
+    route_from_text,
+    route_of_concept,
+)
 from cds_service.record.fhirutil import (
     as_dict,
     as_float,
@@ -53,6 +59,7 @@ _NOT_GIVEN_REQUEST = {"cancelled", "draft", "entered-in-error"}
 _ONGOING_STATEMENT = {"active", "on-hold", "intended"}
 _ONGOING_REQUEST = {"active", "on-hold"}
 _REF_ID_RE = re.compile(r"Medication/([^/]+)")
+_DURATION_DAYS = {"d": 1, "day": 1, "wk": 7, "week": 7, "mo": 30, "month": 30, "a": 365, "year": 365}
 
 
 # ------------------------------------------------------------------------------ Medication lookup
@@ -131,10 +138,10 @@ def _dosages(res: dict) -> list[dict]:
     return out
 
 
-def _route(res: dict, drug: DrugMatch) -> str | None:
+def _route(res: dict, drug: DrugMatch, knowledge: Knowledge) -> str | None:
     for d in _dosages(res):
         for key in ("route", "method"):
-            r = route_from_text(" ".join(concept_texts(d.get(key))))
+            r = route_of_concept(d.get(key), knowledge)
             if r:
                 return r
     for d in _dosages(res):
@@ -154,6 +161,12 @@ def _dosage_dates(res: dict) -> tuple[date | None, date | None]:
             starts.append(s)
         if e:
             ends.append(e)
+        elif s and rep.get("boundsDuration"):
+            dur = as_dict(rep.get("boundsDuration"))
+            n = as_float(dur.get("value"))
+            days = _DURATION_DAYS.get(as_str(dur.get("code") or dur.get("unit")).lower().rstrip("s"))
+            if n and days and 0 < n * days < 3660:
+                ends.append(s + timedelta(days=int(n * days) - 1))
         for ev in as_list(as_dict(d.get("timing")).get("event")):
             dd = parse_date(ev)
             if dd:
@@ -249,7 +262,7 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         stop_reason = "completed"
     stop_reason = stop_reason or "unknown"
     dosages = _dosages(res)
-    route = _route(res, drug)
+    route = _route(res, drug, knowledge)
     base = dict(
         source=source,
         kind=kind,
