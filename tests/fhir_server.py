@@ -65,6 +65,13 @@ def operation_outcome(code: str, text: str, severity: str = "error") -> dict[str
     }
 
 
+class _Server(ThreadingHTTPServer):
+    # the default listen backlog (5) drops SYNs when a client fetches 8 searches in parallel,
+    # which shows up as a 1-second TCP retransmit stall: not what a real FHIR server does
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class FhirTestServer:
     """Context manager running a threaded FHIR R4 test server on 127.0.0.1 (port chosen by the OS)."""
 
@@ -114,8 +121,7 @@ class FhirTestServer:
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> FhirTestServer:
         handler = type("Handler", (_Handler,), {"fhir": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         port = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{port}/fhir"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

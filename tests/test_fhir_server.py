@@ -176,3 +176,16 @@ def test_resources_from_prefetch_dedupes() -> None:
     }
     got = resources_from_prefetch(prefetch)
     assert [(r["resourceType"], r["id"]) for r in got] == [("Patient", "p"), ("Medication", "m")]
+
+
+def test_parallel_searches_do_not_stall() -> None:
+    """16 parallel searches (a service fetching all prefetch keys at once) finish promptly: no SYN drops."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FhirTestServer(_resources()) as srv:
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda _: requests.get(f"{srv.base_url}/Observation?patient=p1", timeout=5)
+                                  .status_code, range(16)))
+        assert codes == [200] * 16
+        assert time.perf_counter() - t0 < 0.9  # a dropped SYN costs >= 1 s

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -29,22 +30,26 @@ EXPECTED_FILE = Path(__file__).resolve().parent / "expected.yaml"
 DOC = yaml.safe_load(EXPECTED_FILE.read_text())
 AS_OF: str = DOC["as_of"]
 VIGNETTES: dict[str, dict[str, Any]] = DOC["vignettes"]
+VARIANTS: dict[str, dict[str, Any]] = DOC.get("config_variants") or {}
 PREFETCH_KEYS = ("patient", "conditions", "observations", "diagnosticReports", "procedures",
                  "medicationStatements", "medicationRequests", "medicationAdministrations")
 SERVICE_FOR_HOOK = {"patient-view": "mm-next-line", "order-select": "mm-order-check", "order-sign": "mm-order-sign"}
 
 # category -> mode -> [passed, total]
 SCORE: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+TIMINGS_MS: dict[str, list[float]] = defaultdict(list)  # mode -> service response times
 CATEGORIES = ("state", "setting/options/notices", "order findings")
 # the hidden harness runs prefetch and fetch; the extra modes probe paging and partial prefetch
 MODES = ("prefetch", "fetch", "fetch-paged", "partial-prefetch")
+REPORT_MODES = (*MODES, "config-variants")
 STEROIDS = {"dexamethasone", "prednisone"}
 PAGE_SIZE = 7
 PARTIAL_KEEP = ("patient", "conditions", "observations")
 
 
 def load_request(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / VIGNETTES[name]["file"]).read_text())
+    entry = VIGNETTES.get(name) or VARIANTS[name]
+    return json.loads((FIXTURES / entry["file"]).read_text())
 
 
 # --------------------------------------------------------------------------------- checking
@@ -137,6 +142,9 @@ def check_patient_view(ck: Checker, exp: dict[str, Any], cards: list[dict[str, A
         ck.check(cat, f"avoid+{r}", r in avoid, f"avoid = {sorted(map(str, avoid))}")
     for r in exp.get("avoid_exclude", []):
         ck.check(cat, f"avoid-{r}", r not in avoid, f"avoid = {sorted(map(str, avoid))}")
+    tier_of = {o.get("regimen"): o.get("tier") for o in options}
+    for r, tier in (exp.get("tiers") or {}).items():
+        ck.check(cat, f"tier {r}={tier}", tier_of.get(r) == tier, f"{r} tier = {tier_of.get(r)}")
     notices = {n.get("code") for n in _cards_of(cards, "notice")}
     for code in exp.get("notices_include", []):
         ck.check(cat, f"notice+{code}", code in notices, f"notices = {sorted(map(str, notices))}")
@@ -220,13 +228,17 @@ def print_score() -> Iterator[None]:
             continue
         parts = []
         tp = tt = 0
-        for mode in MODES:
+        for mode in REPORT_MODES:
             p, t = modes.get(mode, [0, 0])
             if mode in ("prefetch", "fetch"):
                 tp, tt = tp + p, tt + t
             if t:
                 parts.append(f"{mode} {p}/{t} = {100 * p / t:.1f}%")
         lines.append(f"{cat:<26} {100 * tp / tt if tt else 0:5.1f}% prefetch+fetch   ({'; '.join(parts)})")
+    for mode, times in TIMINGS_MS.items():
+        ts = sorted(times)
+        lines.append(f"time {mode:<17} n={len(ts)} median {ts[len(ts) // 2]:.1f} ms, "
+                     f"p95 {ts[int(0.95 * (len(ts) - 1))]:.1f} ms, max {ts[-1]:.1f} ms (in-process test client)")
     print("\n".join(lines))
 
 
@@ -236,7 +248,9 @@ def run(client, name: str, mode: str) -> tuple[int, Any, FhirTestServer | None]:
     req["hookInstance"] = str(uuid.uuid4())
     service = exp.get("service") or SERVICE_FOR_HOOK[req["hook"]]
     if mode == "prefetch":
+        t0 = time.perf_counter()
         resp = client.post(f"/cds-services/{service}", json=req)
+        TIMINGS_MS[mode].append(1000 * (time.perf_counter() - t0))
         return resp.status_code, resp.get_json(silent=True), None
     prefetch = req.pop("prefetch")
     resources = resources_from_prefetch(prefetch)
@@ -245,7 +259,9 @@ def run(client, name: str, mode: str) -> tuple[int, Any, FhirTestServer | None]:
         req["prefetch"] = {k: prefetch[k] for k in PARTIAL_KEEP}
     with FhirTestServer(resources, page_size=PAGE_SIZE if mode == "fetch-paged" else None) as srv:
         req["fhirServer"] = srv.base_url
+        t0 = time.perf_counter()
         resp = client.post(f"/cds-services/{service}", json=req)
+        TIMINGS_MS[mode].append(1000 * (time.perf_counter() - t0))
         return resp.status_code, resp.get_json(silent=True), srv
 
 
@@ -275,6 +291,26 @@ def test_vignette(client, name: str, mode: str) -> None:
         SCORE[cat][mode][1] += 1
         SCORE[cat][mode][0] += int(ok)
     assert not ck.failures, f"{name} ({mode}): {exp.get('description', '')}\n  " + "\n  ".join(ck.failures)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_config_variant(name: str, tmp_path: Path) -> None:
+    """The same patient under an institution's availability settings (CAR_T_AVAILABLE, UNAVAILABLE_AGENTS)."""
+    from cds_service.app import create_app
+
+    exp = VARIANTS[name]
+    config = {"AUTH_MODE": "none", "AS_OF_DATE": AS_OF, "DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",
+              "DATA_DIR": str(tmp_path), **exp["config"]}
+    client = create_app(config).test_client()
+    req = load_request(name)
+    resp = client.post(f"/cds-services/{exp['service']}", json=req)
+    ck = Checker()
+    ck.check("setting/options/notices", "http-200", resp.status_code == 200, str(resp.status_code))
+    check_patient_view(ck, exp, (resp.get_json(silent=True) or {}).get("cards", []) if resp.status_code == 200 else [])
+    for cat, _n, ok, _d in ck.results:
+        SCORE[cat]["config-variants"][1] += 1
+        SCORE[cat]["config-variants"][0] += int(ok)
+    assert not ck.failures, f"{name}: {exp['description']}\n  " + "\n  ".join(ck.failures)
 
 
 # ------------------------------------------------------------------- fixtures themselves
