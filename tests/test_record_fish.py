@@ -77,6 +77,9 @@ def test_genomics_reporting_variants():
         variant("t(4;14)(p16;q32)", cc(text="Not detected"), oid="e"),
         variant("t(14;16)", {"coding": [{"system": LOINC, "code": "LA9634-2"}]}, oid="g"),  # code only
         variant("t(14;20)", cc("LA18198-4", LOINC, "No call"), oid="h"),  # no result: no finding
+        variant(None, cc("LA9634-2", LOINC, "Absent"), oid="i",
+                extra_components=[{"code": cc("48018-6", LOINC), "valueCodeableConcept": {"coding": [
+                    {"system": "http://www.genenames.org/geneId", "code": "HGNC:11998"}]}}]),
         variant(None, cc("LA9633-4", LOINC, "Present"), gene="CKS1B", loc="1q21",
                 extra_components=[{"code": cc("82155-3", LOINC), "valueQuantity": {"value": 4}}], oid="f"),
     )
@@ -84,7 +87,7 @@ def test_genomics_reporting_variants():
     assert got == [("Observation/a", "t(11;14)", True), ("Observation/b", "del(17p)", False),
                    ("Observation/c", "1q-gain", True), ("Observation/d", "t(4;14)", True),
                    ("Observation/e", "t(4;14)", False), ("Observation/f", "1q-gain", True),
-                   ("Observation/g", "t(14;16)", False)]
+                   ("Observation/g", "t(14;16)", False), ("Observation/i", "del(17p)", False)]
     assert all(f.date == date(2022, 11, 30) for f in rec.cytogenetics)
 
 

@@ -73,7 +73,8 @@ def _alternation(names: list[str]) -> re.Pattern[str] | None:
     if not uniq:
         return None
     parts = [r"[\s\-/]+".join(re.escape(w) for w in n.split(" ")) for n in uniq]
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])", re.I)
+    # Trailing boundary on letters only: "Revlimid10mg" still names lenalidomide.
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z])", re.I)
 
 
 def build_drug_index(knowledge: Knowledge) -> DrugIndex:

@@ -31,6 +31,7 @@ class FishIndex:
     positive_strong: list[re.Pattern[str]]
     no_result_context: list[re.Pattern[str]]
     no_result: list[re.Pattern[str]]
+    gene_ids: dict[str, str]
     test: list[re.Pattern[str]]
 
 
@@ -54,6 +55,7 @@ def build_fish_index(knowledge: Knowledge) -> FishIndex:
         positive_strong=comp(doc.get("positive_strong")),
         no_result_context=comp(doc.get("no_result_context")),
         no_result=comp(doc.get("no_result")),
+        gene_ids={k.upper(): str(as_dict(v).get("symbol", "")) for k, v in as_dict(doc.get("gene_ids")).items()},
         test=comp(doc.get("test_text")),
     )
 

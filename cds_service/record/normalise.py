@@ -606,6 +606,9 @@ def _read_variant(res: dict, knowledge: Knowledge, record: PatientRecord, source
         for k in coded(comp.get("code")):
             role = idx.component_role.get(k) or role
         text = _component_text(comp)
+        if role == "gene-studied":
+            genes = fish_index(knowledge).gene_ids
+            text = " ".join(genes.get(w.upper(), w) for w in text.split())
         if role in ("iscn", "gene-studied", "cytogenetic-location", "change-type"):
             pieces.append(text)
         elif role == "copy-number":
