@@ -1930,6 +1930,122 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
     }
     vs.append(v)
 
+    # P42 ---------------------------------------------------------------------------------------
+    v = Vignette("p42-a-maintenance-completed-2y", "vg-p42", "1963-08-08", "male",
+                 "VRd x4, ASCT (SNOMED 58776007), planned 2-year lenalidomide maintenance completed in 2024; "
+                 "progression 26 months after the last dose -> lenalidomide-sensitive (setting A).")
+    v.mm("2021-10-04", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2021-10-18", "2022-02-07", enc="rx-in")
+    v.transplant("2022-04-04", "58776007")
+    v.statement("lenalidomide", "2022-06-06", "2024-06-03", status="completed", enc="rx-product", product="10",
+                dosage="10 mg PO daily (maintenance, planned 2 years)")
+    v.disease_status("2024-06-10", "stable")
+    v.disease_status("2026-08-03", "worsened")
+    v.ecog("2026-08-03", 0)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "exposed", "lenalidomide": "exposed", "dexamethasone": "exposed"},
+                       classes={"IMiD": "exposed", "PI": "exposed", "anti-CD38": "naive"},
+                       progressedOnLenalidomideMaintenance=False, cytogenetics=no_cyto(),
+                       transplant={"priorASCT": True, "monthsAsctToProgression": [51, 53], "salvageASCT": "candidate"},
+                       frail=False),
+        "why": "Last lenalidomide 2024-06-03, progression 2026-08-03 (> 6 months): len-sensitive; ASCT "
+               "2022-04-04 -> 52 months: candidate by both thresholds.",
+        "setting": "first-relapse-len-sensitive",
+        "preferred_include": ["DRd"], "avoid_exclude": ["DRd"],
+        "notices_include": ["salvage-asct-candidate"],
+    }
+    vs.append(v)
+
+    # P43 ---------------------------------------------------------------------------------------
+    v = Vignette("p43-b-len-stopped-45-days-before", "vg-p43", "1958-05-05", "female",
+                 "Rd (no ASCT): lenalidomide stopped (status completed, no reason) 45 days before progression "
+                 "(Condition C90.02): within 60 days -> refractory (IMWG), whatever the reason it was stopped.")
+    v.mm("2022-05-02", "icd")
+    v.statement("lenalidomide", "2022-05-16", "2026-07-01", status="completed", enc="text",
+                text="lenalidomide 15 mg capsule")
+    v.statement("dexamethasone", "2022-05-16", "2026-07-01", status="completed", enc="rx-in")
+    v.relapse_c9002("2026-08-15")
+    v.supportive(ASPIRIN, "2022-05-16")
+    v.ecog("2026-08-15", 1)
+    v.expect = {
+        "state": state(priorLines=1, agents={"lenalidomide": "refractory", "dexamethasone": "refractory"},
+                       classes={"IMiD": "refractory", "PI": "naive", "anti-CD38": "naive"},
+                       cytogenetics=no_cyto(), frail=False),
+        "why": "Progression 2026-08-15 is 45 days after the last lenalidomide (2026-07-01): refractory by the "
+               "60-day rule whatever the stop reason (CLINICAL_LOGIC §1).",
+        "setting": "first-relapse-len-refractory",
+        "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS, "avoid_include": ["DRd"],
+    }
+    v.order("o1-revlimid-text-draft", "order-sign", [
+        v.draft_med("draft-len", "lenalidomide", "text", text="Revlimid 10 mg capsule", dosage="10 mg PO days 1-21"),
+        v.draft_med("draft-elo", "elotuzumab", "rx-in", dosage="10 mg/kg IV", route="Intravenous"),
+        v.draft_med("draft-dex", "dexamethasone", "rx-in", dosage="20 mg PO weekly"),
+    ], {"findings_include": [finding("refractory-agent-ordered", ["lenalidomide"], ["MedicationRequest/draft-len"])
+                             | {"agents_exclude": ["elotuzumab"]}],
+        "findings_exclude": ["missing-thromboprophylaxis"],
+        "why": "EloRd ordered with lenalidomide written as text ('Revlimid 10 mg capsule') in a patient who "
+               "progressed 45 days after lenalidomide; aspirin active in the chart."},
+        "EloRd (Revlimid as text) signed for a lenalidomide-refractory patient.")
+    vs.append(v)
+
+    # P44 ---------------------------------------------------------------------------------------
+    v = Vignette("p44-not-relapsed-c9001-remission", "vg-p44", "1961-11-21", "male",
+                 "Myeloma coded only as ICD-10-CM C90.01 (in remission) after a completed VRd course; no progression "
+                 "since -> not-relapsed.")
+    v.condition([(ICD10CM, "C90.01", "Multiple myeloma in remission")], "2024-09-02", "Multiple myeloma in remission",
+                clinical="remission")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2024-01-08", "2024-08-26", enc="rx-in")
+    v.disease_status("2025-03-03", "improved")
+    v.disease_status("2026-09-07", "stable")
+    v.ecog("2026-09-07", 0)
+    v.expect = {
+        "state": state(agents={"bortezomib": "exposed", "lenalidomide": "exposed", "dexamethasone": "exposed"},
+                       classes={"IMiD": "exposed", "PI": "exposed", "anti-CD38": "naive"},
+                       doubleRefractory=False, cytogenetics=no_cyto(), frail=False),
+        "why": "C90.01 is multiple myeloma (in remission); no progression evidence -> not relapsed.",
+        "setting": "not-relapsed",
+        "notices_exclude": ["insufficient-data", "short-response"],
+    }
+    vs.append(v)
+
+    # P45 ---------------------------------------------------------------------------------------
+    v = Vignette("p45-e-tcr-last-line-toxicity", "vg-p45", "1957-02-14", "female",
+                 "Three lines: VRd-ASCT-len maintenance (progression), DVd (progression, Condition C90.02), KPd "
+                 "stopped for toxicity then progression 5 months later: triple-class refractory from lines 1-2 while "
+                 "carfilzomib and pomalidomide are only exposed.")
+    v.mm("2019-09-02", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2019-09-16", "2020-01-06", enc="rx-in")
+    v.transplant("2020-03-02", "234336002")
+    v.statement("lenalidomide", "2020-05-04", "2022-10-07", status="stopped", enc="rx-in")
+    v.disease_status("2022-10-03", "worsened")
+    v.statement("daratumumab", "2022-10-17", "2025-09-26", status="stopped", enc="atc-old")
+    v.statement("bortezomib", "2022-10-17", "2025-09-26", status="stopped", enc="rx-in")
+    v.statement("dexamethasone", "2022-10-17", "2025-09-26", status="stopped", enc="rx-in")
+    v.relapse_c9002("2025-09-22")
+    v.statement("carfilzomib", "2025-10-06", "2026-03-30", status="stopped", enc="rx-in", reason="toxicity")
+    v.statement("pomalidomide", "2025-10-06", "2026-03-30", status="stopped", enc="rx-in", reason="toxicity")
+    v.statement("dexamethasone", "2025-10-06", "2026-03-30", status="stopped", enc="rx-in", reason="toxicity")
+    v.disease_status("2026-08-31", "worsened")
+    v.ecog("2026-08-31", 1)
+    v.expect = {
+        "state": state(priorLines=3,
+                       agents={"bortezomib": "refractory", "lenalidomide": "refractory", "daratumumab": "refractory",
+                               "carfilzomib": "exposed", "pomalidomide": "exposed"},
+                       classes={"IMiD": "refractory", "PI": "refractory", "anti-CD38": "refractory"},
+                       doubleRefractory=True, tripleClassExposed=True, tripleClassRefractory=True,
+                       pentaRefractory=False, cytogenetics=no_cyto(), frail=False),
+        "why": "Len refractory (maintenance), daratumumab + bortezomib refractory (DVd), KPd stopped for "
+               "toxicity 154 days before progression -> exposed; class refractoriness needs any agent -> TCR.",
+        "setting": "triple-class-refractory",
+        "preferred_include": ["ide-cel", "cilta-cel"],
+        "notices_include": ["clinical-trial"],
+    }
+    vs.append(v)
+
     return vs
 
 
