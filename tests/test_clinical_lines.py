@@ -257,3 +257,18 @@ def test_substitution_does_not_make_continuing_agent_maintenance():
     assert st.lines[0].maintenance_agents == []
     assert st.progressed_on_len_maintenance is False
     assert st.agents["lenalidomide"].status == "refractory"
+
+
+def test_line_stopped_for_toxicity_then_later_progression_ended_by_toxicity():
+    meds = flatten(
+        regimen(["carfilzomib", "pomalidomide", "dexamethasone"], "2025-10-06", "2026-03-30", stop="toxicity")
+    )
+    st = derive_state(record(meds, progressions=[prog("2026-08-31")]), AS_OF)
+    line = st.lines[0]
+    assert line.ended_by == "toxicity" and line.progression_date == d("2026-08-31")
+    assert st.agents["carfilzomib"].status == "exposed"
+    meds = flatten(regimen(["bortezomib", "lenalidomide"], "2020-01-01", "2020-09-01", stop="completed"))
+    st = derive_state(record(meds, progressions=[prog("2022-08-31")]), AS_OF)
+    assert st.lines[0].ended_by == "completed"
+    st = derive_state(record(meds, progressions=[prog("2020-10-01")]), AS_OF)
+    assert st.lines[0].ended_by == "progression"

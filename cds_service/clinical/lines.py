@@ -336,26 +336,27 @@ def finalize_lines(
                 prog = p
                 used.add(p)
                 break
-        if prog is not None:
-            ended_by = "progression"
+        last_end = max((c.end for c in own if not c.conditioning), default=None)
+        final = [c for c in own if not c.conditioning and c.end == last_end]
+        reasons = {c.stop_reason for c in final} | (
+            {c.stop_reason for c in own if c.end <= nxt.start and not c.conditioning} if nxt is not None else set()
+        )
+        if "toxicity" in reasons:
+            stopped_by = "toxicity"
+        elif "progression" in reasons:
+            stopped_by = "progression"
+        elif reasons == {"completed"}:
+            stopped_by = "completed"
+        else:
+            stopped_by = "unknown"
+        if prog is not None and (ongoing or last_end is None or prog <= last_end + timedelta(days=60)):
+            ended_by = "progression"  # progression on the line (or within 60 days of its last dose)
         elif ongoing:
             ended_by = "ongoing"
+        elif prog is not None and stopped_by == "unknown":
+            ended_by = "unknown"  # stopped without a reason; the later progression is shown apart
         else:
-            last_end = max((c.end for c in own if not c.conditioning), default=None)
-            final = [c for c in own if not c.conditioning and c.end == last_end]
-            reasons = {c.stop_reason for c in final} | (
-                {c.stop_reason for c in own if nxt is not None and c.end <= nxt.start and not c.conditioning}
-                if nxt is not None
-                else set()
-            )
-            if "toxicity" in reasons:
-                ended_by = "toxicity"
-            elif "progression" in reasons:
-                ended_by = "progression"
-            elif reasons == {"completed"}:
-                ended_by = "completed"
-            else:
-                ended_by = "unknown"
+            ended_by = stopped_by
         induction = [c.agent for c in own if c.maintenance_from is None or c.maintenance_from > c.start]
         induction = list(dict.fromkeys(a for a in induction if a))
         maint = list(dict.fromkeys(c.agent for c in own if c.maintenance_from is not None))

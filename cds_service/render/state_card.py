@@ -147,7 +147,9 @@ def _lines_table(state: ClinicalState) -> list[str]:
     ]
     for ln in state.lines:
         end = "ongoing" if ln.ongoing else _d(ln.end)
-        regimen = ln.label + (f" (ASCT {_d(ln.asct_date)})" if ln.includes_asct else "")
+        regimen = ln.label
+        if ln.includes_asct and ln.asct_date:
+            regimen = regimen.replace("ASCT", f"ASCT {_d(ln.asct_date)}", 1)
         out.append(
             f"| {ln.number} | {_d(ln.start)} | {end} | {_esc(regimen)} | {ln.ended_by} | {_d(ln.progression_date)} |"
         )
@@ -204,7 +206,8 @@ def _progression_section(state: ClinicalState) -> list[str]:
         return []
     out = ["", "**Progression evidence**"]
     for e in state.progression_events[:12]:
-        out.append(f"- {_d(e.date)} {e.kind}: {_esc(e.detail) or 'progression'} _({e.source})_")
+        detail = "; ".join(dict.fromkeys(p.strip() for p in (e.detail or "").split(";") if p.strip()))
+        out.append(f"- {_d(e.date)} {e.kind}: {_esc(detail) or 'progression'} _({e.source})_")
     return out
 
 
