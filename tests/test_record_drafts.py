@@ -69,10 +69,12 @@ def test_fish_panel_service_request_and_other_resources():
         {"resourceType": "ServiceRequest", "id": "s2", "code": cc("X", "urn:lab", "Fluorescence in situ hybridization, bone marrow")},
         {"resourceType": "ServiceRequest", "id": "s3", "code": cc(text="Cytogenetic analysis, bone marrow")},
         {"resourceType": "ServiceRequest", "id": "s4", "code": cc(text="CBC with differential")},
-        {"resourceType": "NutritionOrder", "id": "n1", "status": "draft"})}
-    got = {o.ref: o.is_fish_panel for o in read_draft_orders(ctx, knowledge(), "order-sign")}
-    assert got == {"ServiceRequest/s1": True, "ServiceRequest/s2": True, "ServiceRequest/s3": True,
-                   "ServiceRequest/s4": False, "NutritionOrder/n1": False}
+        {"resourceType": "NutritionOrder", "id": "n1", "status": "draft"},
+        {"resourceType": "ServiceRequest", "id": "s5", "code": cc(text="Daratumumab SC administration")})}
+    got = {o.ref: (o.is_fish_panel, o.agents) for o in read_draft_orders(ctx, knowledge(), "order-sign")}
+    assert got == {"ServiceRequest/s1": (True, []), "ServiceRequest/s2": (True, []), "ServiceRequest/s3": (True, []),
+                   "ServiceRequest/s4": (False, []), "NutritionOrder/n1": (False, []),
+                   "ServiceRequest/s5": (False, ["daratumumab"])}
 
 
 def test_high_dose_steroid_draft():

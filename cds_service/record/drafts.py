@@ -90,7 +90,9 @@ def _one(res: dict, i: int, meds: MedicationLookup, knowledge: Knowledge, select
     if rtype in _LAB_ORDER_TYPES or code is not None:
         joined = " | ".join(texts)
         order.is_fish_panel = is_fish_text(joined, knowledge)
-        if rtype not in _LAB_ORDER_TYPES and code is not None and not order.is_fish_panel:
-            m = resolve_drug(code, knowledge)  # e.g. a medication coded on an unexpected resource
+        if code is not None and not order.is_fish_panel:
+            # An infusion ordered as a ServiceRequest ("Daratumumab SC administration") is still that drug.
+            m = resolve_drug(code, knowledge)
             order.agents, order.category = list(m.agents), m.category
+            order.route = m.route
     return order
