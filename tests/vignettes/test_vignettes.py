@@ -442,3 +442,51 @@ def test_generator_is_in_sync() -> None:
             o = next(o for o in v.orders if f"{key}.{o['name']}" == name)
             fresh = v.request(o["hook"], o["name"], copy.deepcopy(o["context"]))
         assert fresh == load_request(name), f"{name}: fixture differs from the generator; run tools/make_vignettes.py"
+
+
+# RxNorm / ATC codes the fixtures may use, each from a named source (house rule: never invent codes).
+SOURCED_RXNORM = {
+    # /work/shared/reference/drug_codes.json (ingredients) and cibmtr_rxnorm_valuesets.fsh (products)
+    "342369", "1369713", "10432", "358258", "1302966", "1721947", "1726104", "1747556", "6718", "3002", "3639",
+    "3264", "8640", "1721954", "1723772", "1804997", "402244", "1806942", "2375139", "602910", "616114",
+    "643714", "643720", "643722",
+    # Synthea sample (shared/data/synthea-10): aspirin 81 mg, metformin ER, TMP-SMX, paclitaxel
+    "243670", "860975", "10831", "583214",
+}
+SYNTHEA_RXNORM = {"243670", "860975", "10831", "583214"}
+
+
+def _codes(obj: Any, system: str, out: set[str]) -> set[str]:
+    if isinstance(obj, dict):
+        if obj.get("system") == system and isinstance(obj.get("code"), str):
+            out.add(obj["code"])
+        for v in obj.values():
+            _codes(v, system, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _codes(v, system, out)
+    return out
+
+
+def test_drug_codes_are_sourced() -> None:
+    rx: set[str] = set()
+    atc: set[str] = set()
+    for path in FIXTURES.glob("*.json"):
+        data = json.loads(path.read_text())
+        _codes(data, "http://www.nlm.nih.gov/research/umls/rxnorm", rx)
+        _codes(data, "http://www.whocc.no/atc", atc)
+    assert rx <= SOURCED_RXNORM, sorted(rx - SOURCED_RXNORM)
+    ref = Path("/work/shared/reference")
+    if ref.is_dir():  # where the reference files are present, check the pinned list against them
+        fsh = (ref / "cibmtr_rxnorm_valuesets.fsh").read_text()
+        drugs = json.loads((ref / "drug_codes.json").read_text())
+        known = {d["rxcui"] for d in drugs if d.get("rxcui")}
+        known |= {c for d in drugs for v in (d.get("other_rxnorm_codes") or {}).values() for c in re.findall(r"\d+", v)}
+        known |= set(re.findall(r"\$RXN#(\d+)", fsh))
+        assert known >= SOURCED_RXNORM - SYNTHEA_RXNORM, sorted(SOURCED_RXNORM - SYNTHEA_RXNORM - known)
+        synthea = Path("/work/shared/data/synthea-10/MedicationRequest.ndjson")
+        if synthea.exists():
+            text = synthea.read_text()
+            assert all(f'"code":"{c}"' in text for c in SYNTHEA_RXNORM)
+        atc_known = {d.get("atc") for d in drugs} | {d.get("atc_previous") for d in drugs}
+        assert atc <= atc_known, sorted(atc - atc_known)
