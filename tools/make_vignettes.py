@@ -28,7 +28,7 @@ Code sources (house rule: every clinical code is named with its source):
 - HGNC:11998 TP53: terminology.md §3b.
 - Synthea (shared/data/synthea-10): aspirin 81 mg 243670, metformin ER 860975, SNOMED 44054006
   type 2 diabetes, 254837009 malignant neoplasm of breast, paclitaxel 100 mg injection 583214,
-  sulfamethoxazole/trimethoprim 10831.
+  sulfamethoxazole/trimethoprim 10831 (AllergyIntolerance list).
 Supportive drugs without a sourced code (acyclovir, ondansetron...) are sent as text only.
 """
 

@@ -450,7 +450,7 @@ SOURCED_RXNORM = {
     "342369", "1369713", "10432", "358258", "1302966", "1721947", "1726104", "1747556", "6718", "3002", "3639",
     "3264", "8640", "1721954", "1723772", "1804997", "402244", "1806942", "2375139", "602910", "616114",
     "643714", "643720", "643722",
-    # Synthea sample (shared/data/synthea-10): aspirin 81 mg, metformin ER, TMP-SMX, paclitaxel
+    # Synthea sample (shared/data/synthea-10): aspirin 81 mg, metformin ER, TMP-SMX (allergy list), paclitaxel
     "243670", "860975", "10831", "583214",
 }
 SYNTHEA_RXNORM = {"243670", "860975", "10831", "583214"}
@@ -484,9 +484,9 @@ def test_drug_codes_are_sourced() -> None:
         known |= {c for d in drugs for v in (d.get("other_rxnorm_codes") or {}).values() for c in re.findall(r"\d+", v)}
         known |= set(re.findall(r"\$RXN#(\d+)", fsh))
         assert known >= SOURCED_RXNORM - SYNTHEA_RXNORM, sorted(SOURCED_RXNORM - SYNTHEA_RXNORM - known)
-        synthea = Path("/work/shared/data/synthea-10/MedicationRequest.ndjson")
-        if synthea.exists():
-            text = synthea.read_text()
+        synthea = Path("/work/shared/data/synthea-10")
+        if synthea.is_dir():  # 10831 (TMP-SMX) is in AllergyIntolerance, the others in MedicationRequest
+            text = "".join(p.read_text() for p in synthea.glob("*.ndjson"))
             assert all(f'"code":"{c}"' in text for c in SYNTHEA_RXNORM)
         atc_known = {d.get("atc") for d in drugs} | {d.get("atc_previous") for d in drugs}
         assert atc <= atc_known, sorted(atc - atc_known)
