@@ -142,6 +142,13 @@ def test_query_selects_fixture_and_service(client):
     assert page.selected == {"fixture": fx.key, "service": "mm-order-check"}
     expected = api_answer(client, "mm-order-check", fx.request)["cards"]
     assert [c["summary"].strip() for c in page.cards] == [c["summary"] for c in expected]
+    # the banner names the draft orders the cards are about, the selected ones marked
+    html = resp.get_data(as_text=True)
+    assert "Draft orders:" in html
+    orders = sandbox.draft_orders(fx.request["context"])
+    assert orders and any(o["selected"] for o in orders)
+    for o in orders:
+        assert (o["label"].replace("&", "&amp;") in html) or (o["label"] in html)
 
 
 def test_suggestions_links_and_override_reasons_are_rendered(client):

@@ -238,7 +238,9 @@ def test_sandbox_interaction_feedback_and_paste(live, client, app, tmp_path):
     pv = next(f for f in sandbox.all_fixtures() if f.group == "patients" and f.hook == "patient-view"
               and len(client.post("/cds-services/mm-next-line", json=f.request).get_json()["cards"]) >= 2)
     expected_pasted = [c["summary"] for c in client.post("/cds-services/mm-next-line", json=pv.request).get_json()["cards"]]
-    expected_order = [c["summary"] for c in client.post("/cds-services/mm-order-check", json=order_fx.request).get_json()["cards"]]
+    order_cards = client.post("/cds-services/mm-order-check", json=order_fx.request).get_json()["cards"]
+    expected_order = [c["summary"] for c in order_cards]
+    first_suggestion = next(c for c in order_cards if c.get("suggestions"))["suggestions"][0]
     harness.pages["/__harness__"] = HARNESS % {
         "fixture": _script_json(order_fx.key), "service": _script_json("mm-order-check"),
         "paste": _script_json(json.dumps(pv.request, indent=1)),
@@ -250,6 +252,9 @@ def test_sandbox_interaction_feedback_and_paste(live, client, app, tmp_path):
     assert out["initialCards"] >= 3
     assert out["orderSummaries"] == expected_order
     assert "recorded (HTTP 200)" in out["acceptFeedback"], out
+    assert out["acceptFeedback"].startswith("Accepted: " + first_suggestion["label"])
+    if first_suggestion.get("actions"):
+        assert "the EHR would: " + first_suggestion["actions"][0]["type"] in out["acceptFeedback"]
     assert "recorded (HTTP 200)" in out["dismissFeedback"], out
     assert "dismissed" in out["dismissedClass"]
     assert "malformed JSON" in out["pasteError"]

@@ -285,7 +285,8 @@ def patient_banner(req: Any) -> dict[str, str] | None:
                 if isinstance(res, dict) and res.get("resourceType") == "Patient":
                     found = res
                     break
-    out = {"id": str(ctx.get("patientId") or ""), "name": "", "gender": "", "birthDate": ""}
+    out: dict[str, Any] = {"id": str(ctx.get("patientId") or ""), "name": "", "gender": "", "birthDate": "",
+                           "orders": draft_orders(ctx)}
     if found:
         names = found.get("name") if isinstance(found.get("name"), list) else []
         first = names[0] if names and isinstance(names[0], dict) else {}
@@ -297,6 +298,35 @@ def patient_banner(req: Any) -> dict[str, str] | None:
         out["gender"] = str(found.get("gender") or "")
         out["birthDate"] = str(found.get("birthDate") or "")
     return out
+
+
+def _concept_text(concept: Any) -> str:
+    if not isinstance(concept, dict):
+        return ""
+    if isinstance(concept.get("text"), str) and concept["text"].strip():
+        return concept["text"].strip()
+    for coding in concept.get("coding") or []:
+        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+            return coding["display"]
+    return ""
+
+
+def draft_orders(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the clinician is ordering (order hooks), for the banner: the cards are about these."""
+    bundle = ctx.get("draftOrders")
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    selections = {s for s in ctx.get("selections") or [] if isinstance(s, str)}
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(res, dict):
+            continue
+        ref = f"{res.get('resourceType')}/{res.get('id')}"
+        label = (_concept_text(res.get("medicationCodeableConcept")) or _concept_text(res.get("code"))
+                 or _concept_text((res.get("medication") or {}).get("concept") if isinstance(res.get("medication"), dict) else None)
+                 or ref)
+        out.append({"label": label, "selected": ref in selections})
+    return out[:30]
 
 
 # ------------------------------------------------------------------------------------- pages

@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import time
 import uuid
@@ -459,7 +460,7 @@ def _option_view(opt: dict[str, Any]) -> dict[str, Any]:
     for key, value in opt.items():
         if key in _OPTION_KNOWN or value in (None, "", [], {}):
             continue
-        extras.append({"key": key, "value": _plain(value)})
+        extras.append({"key": _label(key), "value": _plain(value)})
     return {
         "regimen": str(opt.get("regimen") or ""),
         "tier": str(opt.get("tier") or ""),
@@ -468,6 +469,12 @@ def _option_view(opt: dict[str, Any]) -> dict[str, Any]:
         "sources": [_source_view(s) for s in opt.get("sources") or [] if isinstance(s, dict)],
         "extras": extras,
     }
+
+
+def _label(key: str) -> str:
+    """'beyondSeeds' → 'Beyond seeds': extension keys as words."""
+    words = re.sub(r"(?<=[a-z0-9])([A-Z])", r" \1", str(key)).replace("_", " ").replace("-", " ")
+    return words[:1].upper() + words[1:].lower()
 
 
 def _plain(value: Any) -> str:

@@ -23,7 +23,9 @@
   function ext(card) { return (card && card.extension && card.extension[EXT]) || {}; }
   function urlFor(template, id) { return template.replace("__ID__", encodeURIComponent(id)); }
 
+  var shown = {};
   function renderCard(card) {
+    shown[String(card.uuid || "")] = card;
     var indicator = LABEL[card.indicator] ? card.indicator : "info";
     var uuid = String(card.uuid || "");
     var e = ext(card);
@@ -167,12 +169,34 @@
     if (patient && patient.birthDate) b.appendChild(el("span", {}, "born " + patient.birthDate));
     if (ctx.patientId) b.appendChild(el("span", { "class": "pb-id" }, "id " + ctx.patientId));
     b.appendChild(el("span", { "class": "pb-hook", id: "pb-hook" }, current.serviceId));
+    var bundle = ctx.draftOrders, entries = bundle && Array.isArray(bundle.entry) ? bundle.entry : [];
+    var selections = Array.isArray(ctx.selections) ? ctx.selections : [];
+    if (entries.length) {
+      var orders = el("span", { "class": "pb-orders" }, "Draft orders: ");
+      entries.slice(0, 30).forEach(function (e) {
+        var r = e && e.resource;
+        if (!r || typeof r !== "object") return;
+        var ref = r.resourceType + "/" + r.id;
+        var label = conceptText(r.medicationCodeableConcept) || conceptText(r.code) ||
+          conceptText(r.medication && r.medication.concept) || ref;
+        orders.appendChild(el("span", { "class": "order" + (selections.indexOf(ref) >= 0 ? " selected" : "") }, label));
+      });
+      b.appendChild(orders);
+    }
+  }
+  function conceptText(c) {
+    if (!c || typeof c !== "object") return "";
+    if (typeof c.text === "string" && c.text.trim()) return c.text.trim();
+    var coding = Array.isArray(c.coding) ? c.coding : [];
+    for (var i = 0; i < coding.length; i++) if (coding[i] && typeof coding[i].display === "string") return coding[i].display;
+    return "";
   }
 
   function renderResponse(status, body) {
     var ok = status === 200 && body && Array.isArray(body.cards);
     var cards = $("cards"), err = $("error-box");
     cards.textContent = "";
+    shown = {};
     cards.setAttribute("data-rendered-by", "js");
     err.textContent = "";
     err.hidden = ok;
@@ -242,6 +266,17 @@
       .catch(function (e) { renderResponse(0, { error: "fixture not loaded", detail: String(e) }); });
   }
 
+  function describeActions(cardUuid, suggestionUuid) {
+    /* What the EHR would now do with the draft orders (the sandbox applies nothing). */
+    var card = shown[cardUuid], parts = [];
+    var s = card && Array.isArray(card.suggestions) ? card.suggestions.filter(function (x) { return x && x.uuid === suggestionUuid; })[0] : null;
+    (s && Array.isArray(s.actions) ? s.actions : []).forEach(function (a) {
+      if (!a || typeof a !== "object") return;
+      var r = a.resource || {};
+      parts.push(a.type + " " + (a.description || conceptText(r.medicationCodeableConcept) || conceptText(r.code) || a.resourceId || r.resourceType || ""));
+    });
+    return parts.length ? " — the EHR would: " + parts.join("; ") : "";
+  }
   function feedback(article, item, okText) {
     var out = article.querySelector(".card-feedback");
     out.className = "card-feedback";
@@ -265,8 +300,10 @@
     var now = new Date().toISOString();
     if (btn.classList.contains("suggestion")) {
       btn.disabled = true;
-      feedback(article, { card: uuid, outcome: "accepted", acceptedSuggestions: [{ id: btn.getAttribute("data-suggestion-uuid") }],
-        outcomeTimestamp: now }, "Accepted: " + btn.textContent).then(function (good) { if (!good) btn.disabled = false; });
+      var sid = btn.getAttribute("data-suggestion-uuid");
+      feedback(article, { card: uuid, outcome: "accepted", acceptedSuggestions: [{ id: sid }],
+        outcomeTimestamp: now }, "Accepted: " + btn.textContent + describeActions(uuid, sid))
+        .then(function (good) { if (!good) btn.disabled = false; });
     } else if (btn.classList.contains("dismiss-btn")) {
       var item = { card: uuid, outcome: "overridden", outcomeTimestamp: now };
       var sel = article.querySelector(".override-select");
