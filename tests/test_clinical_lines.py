@@ -272,3 +272,23 @@ def test_line_stopped_for_toxicity_then_later_progression_ended_by_toxicity():
     assert st.lines[0].ended_by == "completed"
     st = derive_state(record(meds, progressions=[prog("2020-10-01")]), AS_OF)
     assert st.lines[0].ended_by == "progression"
+
+
+def test_stale_active_cycle_orders_do_not_run_into_later_lines():
+    stale = [
+        med(a, f"2021-{m:02d}-01", None, kind="request", status="active", ongoing=True)
+        for a in ("bortezomib", "lenalidomide")
+        for m in range(1, 9)
+    ]
+    meds = stale + regimen(["daratumumab", "pomalidomide"], "2022-06-01", ongoing=True)
+    st = derive_state(record(meds, progressions=[prog("2022-05-20"), prog("2026-09-01")]), AS_OF)
+    assert st.prior_lines == 2
+    assert st.lines[1].agents == ["daratumumab", "pomalidomide"]
+    assert st.agents["lenalidomide"].status == "exposed"
+    assert st.agents["daratumumab"].status == "refractory"
+    # the current cycle order of an ongoing regimen stays ongoing
+    current = [
+        med("lenalidomide", f"2026-{m:02d}-01", None, kind="request", status="active", ongoing=True) for m in (8, 9, 10)
+    ]
+    st = derive_state(record(current), AS_OF)
+    assert st.agents["lenalidomide"].ongoing

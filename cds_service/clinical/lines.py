@@ -119,6 +119,28 @@ def _record_dates(m: MedicationUse, as_of: date) -> tuple[date, date, bool, bool
     return start, start, False, False
 
 
+def _close_stale_cycle_orders(
+    recs: list[tuple[date, date, bool, bool, MedicationUse]], as_of: date
+) -> list[tuple[date, date, bool, bool, MedicationUse]]:
+    """Per-cycle orders left "active" without an end (common in EHRs) are not all still running.
+
+    With several open-ended cycle orders for one agent, each is superseded by the next one, and
+    the last counts as running only while it is recent (≤ 60 days before as_of); older, it covered
+    one cycle. A single open-ended order (a maintenance prescription with refills) stays ongoing.
+    """
+    open_orders = [r for r in recs if r[2] and r[4].kind == "request" and r[4].end is None]
+    if len(open_orders) < 2:
+        return recs
+    last_start = max(r[0] for r in open_orders)
+    out = []
+    for r in recs:
+        if r in open_orders and (r[0] < last_start or (as_of - r[0]).days > COURSE_GAP_DAYS):
+            out.append((r[0], min(r[0] + timedelta(days=REQUEST_CYCLE_DAYS), as_of), False, True, r[4]))
+        else:
+            out.append(r)
+    return out
+
+
 def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course], list[Course], list[str]]:
     """Merge records into per-agent courses → (anti-myeloma courses, steroid courses, undated agents)."""
     by_agent: dict[str, list[tuple[date, date, bool, bool, MedicationUse]]] = {}
@@ -138,6 +160,7 @@ def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course],
     steroids: list[Course] = []
     for agent, recs in by_agent.items():
         recs.sort(key=lambda r: (r[0], r[1]))
+        recs = _close_stale_cycle_orders(recs, as_of)
         groups: list[list[tuple[date, date, bool, bool, MedicationUse]]] = []
         group_end: date | None = None
         for rec in recs:
