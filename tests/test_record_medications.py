@@ -396,3 +396,18 @@ def test_oid_systems_route_codes_and_bounds_duration():
     got = {m.source: (m.agent, m.route, m.start, m.end) for m in rec.medications}
     assert got == {"MedicationRequest/r": ("bortezomib", "sc", date(2024, 1, 1), date(2024, 1, 21)),
                    "MedicationRequest/s": ("carfilzomib", "iv", date(2026, 10, 1), None)}
+
+
+def test_reason_code_naming_the_relapse_treated_is_not_a_stop_for_progression():
+    rec = record({"resourceType": "MedicationRequest", "id": "k", "status": "completed", "intent": "order",
+                  "medicationCodeableConcept": cc(text="carfilzomib"), "authoredOn": "2024-01-01",
+                  "reasonCode": [cc("C90.02", "http://hl7.org/fhir/sid/icd-10-cm", "Multiple myeloma in relapse")]},
+                 {"resourceType": "MedicationRequest", "id": "p", "status": "active", "intent": "order",
+                  "medicationCodeableConcept": cc(text="pomalidomide"), "authoredOn": "2026-10-01",
+                  "reasonCode": [cc(text="progressive disease on lenalidomide")]},
+                 {"resourceType": "MedicationStatement", "id": "s", "status": "stopped",
+                  "medicationCodeableConcept": cc(text="ixazomib"), "effectivePeriod": {"start": "2023-01-01", "end": "2023-09-01"},
+                  "reasonCode": [cc(text="disease progression")]})
+    got = {m.source: m.stop_reason for m in rec.medications}
+    assert got == {"MedicationRequest/k": "completed", "MedicationRequest/p": "unknown", "MedicationStatement/s": "progression"}
+    assert [p.source for p in rec.progressions] == ["MedicationStatement/s"]

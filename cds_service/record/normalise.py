@@ -247,12 +247,15 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
     stop_reason, stop_text = (None, "")
     if reason_concepts:
         stop_reason, stop_text = classify_reason(reason_concepts, knowledge, allow_other=True)
-    if stop_reason is None:
-        extra = as_list(res.get("reasonCode"))
-        if status in ("stopped", "completed", "on-hold") or end is not None:
-            note = _notes_text(res)
-            if note:
-                extra.append(note)
+    stopped = status in ("stopped", "completed", "on-hold") or (end is not None and end < as_of and not ongoing)
+    if stop_reason is None and stopped:
+        # reasonCode is why the drug was given ("Relapsed multiple myeloma" for a salvage regimen):
+        # never a stop reason when it names a disease; only a plain stop wording counts.
+        extra: list[Any] = [c for c in as_list(res.get("reasonCode")) + as_list(res.get("reasonForUseCodeableConcept"))
+                            if isinstance(c, dict) and not _condition_kinds(c, knowledge)[0]]
+        note = _notes_text(res)
+        if note:
+            extra.append(note)
         if extra:
             cat, txt = classify_reason(extra, knowledge, allow_other=False)
             if cat:
