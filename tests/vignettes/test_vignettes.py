@@ -280,6 +280,11 @@ def test_vignette(client, name: str, mode: str) -> None:
     category = "order findings" if exp["hook"] != "patient-view" else "setting/options/notices"
     ck.check(category, "http-200", status == 200, f"status {status}: {str(body)[:300]}")
     cards = body.get("cards", []) if status == 200 and isinstance(body, dict) else []
+    if status == 200:
+        from cds_service.hooks import schemas
+
+        problems = schemas.check_response(body)
+        ck.check(category, "response-schema", not problems, str(problems)[:300])
     if status != 200:
         # an error answer loses every check the vignette would have made
         if exp["hook"] == "patient-view":
