@@ -255,7 +255,8 @@ def test_configured_client_id_and_public_base_url(app_config):
         q = {k: v[0] for k, v in parse_qs(urlsplit(first.headers["Location"]).query).items()}
         assert q["client_id"] == "my-client"
         assert q["redirect_uri"] == "https://cds.example.org/smart/redirect"
-        assert "Secure" in first.headers["Set-Cookie"]
+        cookie = first.headers["Set-Cookie"]
+        assert "Secure" in cookie and "SameSite=None" in cookie and "Partitioned" in cookie and "HttpOnly" in cookie
 
 
 def test_pkce_helpers():

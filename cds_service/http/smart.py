@@ -247,12 +247,16 @@ def _pending() -> list[dict[str, Any]]:
 
 
 def _set_pending(resp: Response, pending: list[dict[str, Any]]) -> None:
+    """Over HTTPS the cookie is `SameSite=None; Secure; Partitioned`: EHRs often run SMART apps in an
+    iframe, where a Lax cookie would not come back with the redirect (the state check is the CSRF
+    defence). Over plain HTTP (development) browsers refuse SameSite=None, so Lax."""
     secure = request.is_secure or base_url().startswith("https:")
+    flags: dict[str, Any] = {"path": COOKIE_PATH, "httponly": True, "secure": secure,
+                             "samesite": "None" if secure else "Lax", "partitioned": secure}
     if pending:
-        resp.set_cookie(COOKIE, _serializer().dumps(pending[-MAX_PENDING:]), max_age=LAUNCH_TTL_S, path=COOKIE_PATH,
-                        httponly=True, secure=secure, samesite="Lax")
+        resp.set_cookie(COOKIE, _serializer().dumps(pending[-MAX_PENDING:]), max_age=LAUNCH_TTL_S, **flags)
     else:
-        resp.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, secure=secure, samesite="Lax")
+        resp.delete_cookie(COOKIE, **flags)
 
 
 def _headers(resp: Response) -> Response:
