@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from cds_service.record.model import LabValue, MedicationUse, PatientRecord, ProgressionEvent
+from cds_service.record.model import ConditionFact, LabValue, MedicationUse, PatientRecord, ProgressionEvent
 
 # Events describing one relapse are charted on different days (lab rise, status note, relapse
 # diagnosis, medication stop); events closer than this are one episode dated by the earliest.
@@ -58,7 +58,7 @@ def m_protein_progressions(values: list[LabValue]) -> list[ProgressionEvent]:
     """
     series: list[tuple[date, float, str]] = []
     for v in values or []:
-        if not isinstance(getattr(v, "date", None), date):
+        if not isinstance(v, LabValue) or not isinstance(v.date, date):
             continue
         g = _to_g_dl(v)
         if g is not None:
@@ -101,7 +101,7 @@ def _medication_progressions(meds: list[MedicationUse]) -> list[ProgressionEvent
     """A medicine stopped for progression / no response dates a progression at its stop."""
     out: list[ProgressionEvent] = []
     for m in meds:
-        if m.agent and m.stop_reason == "progression" and isinstance(m.end, date):
+        if isinstance(m, MedicationUse) and m.agent and m.stop_reason == "progression" and isinstance(m.end, date):
             out.append(
                 ProgressionEvent(
                     date=m.end,
@@ -115,8 +115,8 @@ def _medication_progressions(meds: list[MedicationUse]) -> list[ProgressionEvent
 
 def _condition_progressions(record: PatientRecord) -> list[ProgressionEvent]:
     out: list[ProgressionEvent] = []
-    for c in record.conditions:
-        if c.relapse and isinstance(c.onset, date):
+    for c in record.conditions or []:
+        if isinstance(c, ConditionFact) and c.relapse and isinstance(c.onset, date):
             out.append(
                 ProgressionEvent(date=c.onset, source=c.source, kind="condition-relapse", detail="myeloma in relapse")
             )
@@ -126,7 +126,7 @@ def _condition_progressions(record: PatientRecord) -> list[ProgressionEvent]:
 def all_progression_events(record: PatientRecord) -> list[ProgressionEvent]:
     """Every dated progression event: charted, from medication stops, relapse conditions, M-protein."""
     events: list[ProgressionEvent] = [
-        e for e in (record.progressions or []) if isinstance(getattr(e, "date", None), date)
+        e for e in (record.progressions or []) if isinstance(e, ProgressionEvent) and isinstance(e.date, date)
     ]
     events += _medication_progressions(record.medications or [])
     events += _condition_progressions(record)

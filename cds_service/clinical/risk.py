@@ -61,6 +61,8 @@ def age_at(birth: date | None, as_of: date) -> int | None:
 def latest_ecog(values: list[LabValue]) -> tuple[int | None, str | None]:
     best: LabValue | None = None
     for v in values or []:
+        if not isinstance(v, LabValue):
+            continue
         try:
             val = float(v.value)
         except (TypeError, ValueError):
@@ -77,7 +79,7 @@ def latest_ecog(values: list[LabValue]) -> tuple[int | None, str | None]:
 
 def frailty(ecog: int | None, conditions: list[ConditionFact]) -> bool | None:
     """Frail if ECOG ≥ 2 or frailty documented; fit if ECOG 0–1 documented; unknown otherwise."""
-    if any(c.kind == "frailty" and c.active for c in conditions or []):
+    if any(isinstance(c, ConditionFact) and c.kind == "frailty" and c.active for c in conditions or []):
         return True
     if ecog is None:
         return None

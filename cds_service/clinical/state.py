@@ -33,7 +33,7 @@ from cds_service.clinical.refractory import (
     progressed_on_len_maintenance,
 )
 from cds_service.clinical.risk import age_at, cytogenetics, frailty, latest_ecog, transplant_state
-from cds_service.record.model import PatientRecord
+from cds_service.record.model import ConditionFact, PatientRecord
 
 SHORT_RESPONSE_MONTHS = 18  # seed 002: responses < 18 months indicate high-risk disease
 DAYS_PER_MONTH = 30.4375
@@ -76,7 +76,7 @@ def frontline_anti_cd38_type(first: TherapyLine | None) -> str | None:
 def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
     st = ClinicalState(multiple_myeloma=True, as_of=as_of)
     missing: list[str] = []
-    conditions = [c for c in (record.conditions or []) if c is not None]
+    conditions = [c for c in (record.conditions or []) if isinstance(c, ConditionFact)]
 
     # progression episodes (charted + computed), one date per episode
     events = all_progression_events(record)
