@@ -100,3 +100,17 @@ def test_odd_values_do_not_crash():
     series = [mprot("2021-01-01", float("nan")), mprot("2021-02-01", -1.0), mprot("2021-03-01", 0.5)]
     series[0].value = "abc"  # type: ignore[assignment]
     assert m_protein_progressions(series) == []
+
+
+def test_single_rise_followed_by_new_therapy_counts_as_pd():
+    series = [mprot("2025-01-01", 0.2), mprot("2025-03-01", 0.9), mprot("2025-05-01", 0.4)]
+    assert m_protein_progressions(series) == []  # a blip without action
+    ev = m_protein_progressions(series, [d("2025-03-20")])
+    assert [e.date for e in ev] == [d("2025-03-01")] and "new therapy" in ev[0].detail
+    meds = flatten(
+        med("lenalidomide", "2023-01-01", "2025-03-10"),
+        regimen(["daratumumab", "bortezomib"], "2025-03-20", ongoing=True),
+    )
+    st = derive_state(record(meds, m_protein=series), AS_OF)
+    assert st.agents["lenalidomide"].status == "refractory"
+    assert st.agents["daratumumab"].status == "exposed"

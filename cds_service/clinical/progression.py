@@ -47,13 +47,14 @@ def _qualifies(value: float, nadir: float) -> bool:
     return rise >= _pd_threshold(nadir) - 1e-9 and (nadir <= 0 or rise >= 0.25 * nadir - 1e-9)
 
 
-def m_protein_progressions(values: list[LabValue]) -> list[ProgressionEvent]:
+def m_protein_progressions(values: list[LabValue], therapy_starts: list[date] | None = None) -> list[ProgressionEvent]:
     """IMWG PD episodes from a serum M-protein series.
 
     Nadir = lowest value before the point. The PD date is the first qualifying value; it is
     confirmed when the next value also qualifies. A qualifying value followed by a
-    non-qualifying one is a transient blip and ignored; a single qualifying *last* value is
-    accepted and the event says "unconfirmed". After a PD the nadir is re-set only once values
+    non-qualifying one is a transient blip and ignored — unless new therapy started between the
+    two (clinicians acted on the rise and the next value shows the new response); a single
+    qualifying *last* value is accepted and the event says "unconfirmed". After a PD the nadir is re-set only once values
     fall again (a response to the next therapy), so a continuing rise is one episode.
     """
     series: list[tuple[date, float, str]] = []
@@ -64,6 +65,7 @@ def m_protein_progressions(values: list[LabValue]) -> list[ProgressionEvent]:
         if g is not None:
             series.append((v.date, g, v.source))
     series.sort(key=lambda t: t[0])
+    starts = sorted(therapy_starts or [])
     events: list[ProgressionEvent] = []
     nadir: float | None = None
     in_pd = False
@@ -77,10 +79,16 @@ def m_protein_progressions(values: list[LabValue]) -> list[ProgressionEvent]:
             continue
         if nadir is not None and _qualifies(val, nadir):
             nxt = series[i + 1] if i + 1 < len(series) else None
-            if nxt is not None and not _qualifies(nxt[1], nadir):
+            acted = nxt is not None and any(d - timedelta(days=7) <= s <= nxt[0] for s in starts)
+            if nxt is not None and not _qualifies(nxt[1], nadir) and not acted:
                 prev = val  # transient rise, not confirmed
                 continue
-            note = "confirmed by the next value" if nxt is not None else "single value, not yet confirmed"
+            if nxt is None:
+                note = "single value, not yet confirmed"
+            elif _qualifies(nxt[1], nadir):
+                note = "confirmed by the next value"
+            else:
+                note = "new therapy started before the next value"
             events.append(
                 ProgressionEvent(
                     date=d,
@@ -123,14 +131,16 @@ def _condition_progressions(record: PatientRecord) -> list[ProgressionEvent]:
     return out
 
 
-def all_progression_events(record: PatientRecord) -> list[ProgressionEvent]:
-    """Every dated progression event: charted, from medication stops, relapse conditions, M-protein."""
+def all_progression_events(record: PatientRecord, therapy_starts: list[date] | None = None) -> list[ProgressionEvent]:
+    """Every dated progression event: charted, from medication stops, relapse conditions, M-protein.
+
+    `therapy_starts` (course start dates) lets a rise followed by new therapy count as PD."""
     events: list[ProgressionEvent] = [
         e for e in (record.progressions or []) if isinstance(e, ProgressionEvent) and isinstance(e.date, date)
     ]
     events += _medication_progressions(record.medications or [])
     events += _condition_progressions(record)
-    events += m_protein_progressions(record.m_protein or [])
+    events += m_protein_progressions(record.m_protein or [], therapy_starts)
     seen: set[tuple[date, str, str]] = set()
     unique: list[ProgressionEvent] = []
     for e in sorted(events, key=lambda e: (e.date, e.kind, e.source)):

@@ -78,13 +78,13 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
     missing: list[str] = []
     conditions = [c for c in (record.conditions or []) if isinstance(c, ConditionFact)]
 
+    courses, steroids, undated = build_courses(record.medications or [], as_of)
     # progression episodes (charted + computed), one date per episode
-    events = all_progression_events(record)
+    events = all_progression_events(record, [c.start for c in courses])
     eps = episodes(events)
     episode_dates = [e[0].date for e in eps]
     st.progression_events = events
 
-    courses, steroids, undated = build_courses(record.medications or [], as_of)
     raw = segment_lines(courses, record.transplants or [], episode_dates)
     lines = finalize_lines(raw, steroids, episode_dates, as_of) if courses or raw else []
     # a line made only of an ASCT (no drugs recorded) still counts; drugs are what define it
