@@ -1988,6 +1988,15 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "why": "EloRd ordered with lenalidomide written as text ('Revlimid 10 mg capsule') in a patient who "
                "progressed 45 days after lenalidomide; aspirin active in the chart."},
         "EloRd (Revlimid as text) signed for a lenalidomide-refractory patient.")
+    v.order("o2-medication-entry-in-draft-bundle", "order-select", [
+        {"resourceType": "Medication", "id": "med-len-draft", "code": concept("lenalidomide", "rx-product", "10")},
+        {"resourceType": "MedicationRequest", "id": "draft-len-ref", "status": "draft", "intent": "order",
+         "medicationReference": {"reference": "Medication/med-len-draft"}, "subject": v.subject, "authoredOn": AS_OF,
+         "dosageInstruction": [{"text": "10 mg PO days 1-21 of 28"}]}],
+        {"findings_include": [finding("refractory-agent-ordered", ["lenalidomide"], ["MedicationRequest/draft-len-ref"])],
+         "why": "The draft names its drug through a Medication that is another entry of draftOrders."},
+        "Lenalidomide draft referencing a Medication entry of the draft bundle.",
+        selections=["MedicationRequest/draft-len-ref"])
     vs.append(v)
 
     # P44 ---------------------------------------------------------------------------------------
@@ -2044,6 +2053,86 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "preferred_include": ["ide-cel", "cilta-cel"],
         "notices_include": ["clinical-trial"],
     }
+    vs.append(v)
+
+    # P46 ---------------------------------------------------------------------------------------
+    v = Vignette("p46-b-monthly-oral-rx-no-bounds", "vg-p46", "1959-12-24", "male",
+                 "Lenalidomide maintenance as 26 monthly outpatient prescriptions (MedicationRequest with authoredOn "
+                 "and dispenseRequest 21 capsules / 28 days, no boundsPeriod) after VRd + ASCT; relapse (C90.02) "
+                 "9 days after the last fill. Monthly refills are one line, not 26.")
+    v.mm("2023-08-14", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2023-08-28", "2023-12-18", enc="rx-in")
+    v.transplant("2024-02-19", "58776007")
+    first = d("2024-04-22")
+    for i in range(26):
+        when = first + timedelta(days=28 * i)
+        v.res["medicationRequests"].append({
+            "resourceType": "MedicationRequest", "id": v.nid("mr"), "status": "completed", "intent": "order",
+            "medicationCodeableConcept": concept("lenalidomide", "rx-product", "10"), "subject": v.subject,
+            "authoredOn": iso(when),
+            "dosageInstruction": [{"text": "Take 1 capsule (10 mg) by mouth daily on days 1-21 of each 28-day cycle"}],
+            "dispenseRequest": {"quantity": {"value": 21, "unit": "capsule"},
+                                "expectedSupplyDuration": {"value": 28, "unit": "days",
+                                                           "system": "http://unitsofmeasure.org", "code": "d"}}})
+    last_fill = first + timedelta(days=28 * 25)
+    v.relapse_c9002(iso(last_fill + timedelta(days=9)))
+    v.supportive(ASPIRIN, "2024-04-22")
+    v.ecog(iso(last_fill + timedelta(days=9)), 1)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "exposed", "lenalidomide": "refractory", "dexamethasone": "exposed"},
+                       classes={"IMiD": "refractory", "PI": "exposed", "anti-CD38": "naive"},
+                       progressedOnLenalidomideMaintenance=True, cytogenetics=no_cyto(),
+                       transplant={"priorASCT": True, "monthsAsctToProgression": [25, 27], "salvageASCT": "discuss"},
+                       frail=False),
+        "why": f"Relapse {iso(last_fill + timedelta(days=9))}, 9 days after the last lenalidomide fill (within "
+               "its 28-day supply) -> progression on maintenance; refills are one plan (one line); ASCT "
+               "2024-02-19 -> ~26 months with maintenance -> discuss.",
+        "setting": "first-relapse-len-refractory",
+        "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS, "avoid_include": ["DRd"],
+        "notices_include": ["salvage-asct-discuss"],
+    }
+    vs.append(v)
+
+    # P48 ---------------------------------------------------------------------------------------
+    v = Vignette("p48-a-fish-local-observations", "vg-p48", "1955-07-01", "female",
+                 "FISH as local lab Observations: a variant (69548-6) whose value is text 'Not detected' for "
+                 "t(11;14), and a local-coded probe Observation 'TP53 deletion (17p13.1) FISH' with valueString "
+                 "'DETECTED in 45% of nuclei'. VRd x8 (no ASCT, 71 y), relapse 2026 (mCODE).")
+    v.mm("2024-04-01", "snomed")
+    v.obs((LOINC, "69548-6", "Genetic variant assessment"), "2024-04-05", "laboratory",
+          valueCodeableConcept={"text": "Not detected"},
+          method={"coding": [{"system": SNOMED, "code": "426329006", "display": "Fluorescence in situ hybridization"}]},
+          component=[{"code": {"coding": [{"system": LOINC, "code": "81291-7", "display": "Variant ISCN"}]},
+                      "valueCodeableConcept": {"coding": [{"system": ISCN, "code": "t(11;14)(q13;q32)"}],
+                                               "text": "CCND1/IGH t(11;14)"}}])
+    v.obs(("http://hospital.example.org/fhir/CodeSystem/lab", "FISH-TP53", "TP53 deletion (17p13.1) FISH"),
+          "2024-04-05", "laboratory", valueString="DETECTED in 45% of nuclei",
+          method={"coding": [{"system": SNOMED, "code": "426329006", "display": "Fluorescence in situ hybridization"}]})
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2024-04-15", "2024-10-28", enc="rx-in")
+    v.disease_status("2026-09-28", "worsened")
+    v.ecog("2026-09-28", 1)
+    v.expect = {
+        "state": state(priorLines=1,
+                       agents={"bortezomib": "exposed", "lenalidomide": "exposed", "dexamethasone": "exposed"},
+                       classes={"IMiD": "exposed", "PI": "exposed", "anti-CD38": "naive"},
+                       cytogenetics={"tested": True, "highRisk": True, "findings": ["del(17p)"], "t11_14": False},
+                       frail=False),
+        "why": "del(17p) detected (high risk); t(11;14) 'Not detected' is a documented negative -> false.",
+        "setting": "first-relapse-len-sensitive",
+        "options_exclude": ["VenVd"],
+        "notices_include": ["high-risk-cytogenetics"],
+    }
+    v.order("o1-venetoclax-local-negative", "order-select", [
+        v.draft_med("draft-ven", "venetoclax", "rx-in", dosage="800 mg PO daily"),
+        v.draft_med("draft-btz", "bortezomib", "rx-in", dosage="1.3 mg/m2 SC", route="Subcutaneous"),
+        v.draft_med("draft-dex", "dexamethasone", "rx-in", dosage="20 mg PO"),
+    ], {"findings_include": [finding("venetoclax-without-t11-14", ["venetoclax"], ["MedicationRequest/draft-ven"])],
+        "findings_exclude": ["venetoclax-t11-14-unknown"],
+        "why": "t(11;14) 'Not detected' (text value) is absent, not unknown -> critical."},
+        "Venetoclax drafted after a local FISH result 't(11;14) not detected'.")
     vs.append(v)
 
     return vs
