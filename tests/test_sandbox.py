@@ -201,6 +201,17 @@ def test_bad_pasted_requests_show_the_service_error(client):
     assert "HTTP 400" in html and "wrong hook" in html
 
 
+def test_a_pipeline_crash_is_shown_on_the_page(client, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(sandbox, "run", boom)
+    fx = next(f for f in sandbox.all_fixtures() if f.hook == "patient-view" and f.group == "patients")
+    resp = client.post("/sandbox", data={"service": "mm-next-line", "request": json.dumps(fx.request)})
+    assert resp.status_code == 200 and "HTTP 500" in resp.get_data(as_text=True)
+    assert client.post("/sandbox/evaluate", json={"serviceId": "mm-next-line", "request": fx.request}).status_code == 500
+
+
 def test_hostile_card_text_is_escaped(client, monkeypatch):
     evil = {"cards": [{"uuid": str(uuid.uuid4()), "summary": "<script>alert(1)</script>", "indicator": "critical",
                        "detail": "<img src=x onerror=alert(1)> [x](javascript:alert(1)) **ok**",

@@ -154,6 +154,7 @@ def test_state_is_checked_and_single_use(client):
         params = {k: v[0] for k, v in parse_qs(target.query).items()}
         forged = client.get("/smart/redirect", query_string={"code": params["code"], "state": "forged-state"})
         assert forged.status_code == 400 and "Launch expired" in forged.get_data(as_text=True)
+        assert client.get("/smart/redirect", query_string={"code": "c", "state": "é✓"}).status_code == 400
         assert not [e for e in ehr.log if e["path"] == "/auth/token"], "a forged state must not reach the token endpoint"
         ok = client.get("/smart/redirect", query_string=params)
         assert ok.status_code == 200

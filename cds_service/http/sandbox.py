@@ -214,6 +214,9 @@ def evaluate(service_id: str, req: Any) -> tuple[int, dict[str, Any]]:
         result = run(service_id, req, runtime.settings, runtime.knowledge, base_url=request.host_url)
     except HookError as exc:
         return exc.status, exc.body()
+    except Exception as exc:  # our bug on an odd pasted request: show it on the page, details in the log
+        log.error("sandbox evaluation failed", extra={"service": service_id, "error_type": type(exc).__name__})
+        return 500, {"error": "internal error", "detail": "the service failed on this request (see the server log)"}
     if not jwt_mode:
         runtime.audit(result)  # feedback from the page then counts against a known card
     return 200, result.response

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -107,8 +108,6 @@ def _list(value: Any) -> list[str]:
         return [str(v).strip().rstrip("/") for v in value if str(v).strip()]
     text = str(value).strip()
     if text.startswith("["):
-        import json
-
         try:
             return [str(v).strip().rstrip("/") for v in json.loads(text)]
         except ValueError:
@@ -349,7 +348,8 @@ def redirect() -> Response:
                                      f"The EHR's authorization server answered: {error}."))
     code, state = request.args.get("code"), request.args.get("state")
     pending = _pending()
-    entry = next((p for p in pending if isinstance(state, str) and hmac.compare_digest(str(p.get("s")), state)), None)
+    entry = next((p for p in pending if isinstance(state, str)
+                  and hmac.compare_digest(str(p.get("s")).encode(), state.encode("utf-8", "replace"))), None)
     if not code or not state or entry is None:
         log.warning("smart redirect with unknown state", extra={"status": 400})
         return error_page(SmartError(400, "Launch expired",
