@@ -151,6 +151,7 @@ def test_unreachable_deployment_fails_with_a_summary(capsys: pytest.CaptureFixtu
 
 def test_check_passes_against_the_service(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = create_app(_config(tmp_path))
+    fixtures = load_fixtures()  # before the run (others may add fixtures meanwhile)
     with served(app) as url:
         code, lines = _run(url, capsys=capsys)
     assert code == 0, "\n".join(line for line in lines if line.startswith("FAIL"))
@@ -159,7 +160,6 @@ def test_check_passes_against_the_service(tmp_path: Path, capsys: pytest.Capture
     body = "\n".join(lines)
     for sid in ("mm-next-line", "mm-order-check", "mm-order-sign"):
         assert any(line.startswith("PASS") and f" {sid} " in line for line in lines), sid
-    fixtures = load_fixtures()
     fixture_lines = [line for line in lines if "  fixture " in line]
     assert len(fixture_lines) >= len(fixtures)  # every fixture through every matching service
     for fx in fixtures:

@@ -91,10 +91,10 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
 
 
 def test_serve_and_check_pass_against_each_other(tmp_path: Path) -> None:
+    fixtures = load_fixtures()  # before the run: the check reads the folder when it starts
     with ServedApp(tmp_path, workers=2) as srv:
         proc = _run_check(sys.executable, srv.base_url)
     passed = _assert_check_passed(proc)
-    fixtures = load_fixtures()
     assert passed > len(fixtures)
     for fx in fixtures:
         assert f"fixture {fx.path}" in proc.stdout
