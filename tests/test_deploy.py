@@ -301,4 +301,4 @@ def test_docker_build_stage_installs_from_what_it_copies(tmp_path: Path) -> None
     assert module_file.startswith(str(site)) and data_root.startswith(str(site))
     from cds_service.conformance import load_fixtures
 
-    assert int(n_fixtures) == len(load_fixtures([ROOT / "fixtures" / "patients", ROOT / "fixtures" / "spec"]))
+    assert int(n_fixtures) == len(load_fixtures([ctx / "fixtures" / "patients", ctx / "fixtures" / "spec"])) > 2
