@@ -138,23 +138,24 @@ def _dosages(res: dict) -> list[dict]:
     return out
 
 
-def _route(res: dict, drug: DrugMatch, knowledge: Knowledge) -> str | None:
-    for d in _dosages(res):
+def _route(res: dict, drug: DrugMatch, knowledge: Knowledge, dosages: list[dict] | None = None) -> str | None:
+    dosages = _dosages(res) if dosages is None else dosages
+    for d in dosages:
         for key in ("route", "method"):
             r = route_of_concept(d.get(key), knowledge)
             if r:
                 return r
-    for d in _dosages(res):
+    for d in dosages:
         r = route_from_text(as_str(d.get("text")))
         if r:
             return r
     return drug.route
 
 
-def _dosage_dates(res: dict) -> tuple[date | None, date | None]:
+def _dosage_dates(dosages: list[dict]) -> tuple[date | None, date | None]:
     starts: list[date] = []
     ends: list[date] = []
-    for d in _dosages(res):
+    for d in dosages:
         rep = as_dict(as_dict(d.get("timing")).get("repeat"))
         s, e = period_bounds(rep.get("boundsPeriod"))
         if s:
@@ -190,6 +191,7 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         return []
     intent = status_code(res.get("intent"))
     source = f"{rtype}/{as_str(res.get('id')) or '?'}"
+    dosages = _dosages(res)
     start: date | None = None
     end: date | None = None
     ongoing = False
@@ -213,7 +215,7 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         if intent in ("proposal", "plan") and status not in ("completed", "stopped"):
             return []
         kind = "request"
-        ds, de = _dosage_dates(res)
+        ds, de = _dosage_dates(dosages)
         vs, ve = period_bounds(as_dict(res.get("dispenseRequest")).get("validityPeriod"))
         start = ds or parse_date(res.get("authoredOn")) or parse_date(res.get("dateWritten")) or vs
         end = de or parse_date(res.get("dateEnded"), end=True)
@@ -264,8 +266,7 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
     if stop_reason is None and status == "completed" and kind != "administration":
         stop_reason = "completed"
     stop_reason = stop_reason or "unknown"
-    dosages = _dosages(res)
-    route = _route(res, drug, knowledge)
+    route = _route(res, drug, knowledge, dosages)
     base = dict(
         source=source,
         kind=kind,
@@ -392,32 +393,12 @@ def read_procedure(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
         return
     if res.get("notPerformed") is True:  # DSTU2
         return
-    idx = procedure_index(knowledge)
     source = f"Procedure/{as_str(res.get('id')) or '?'}"
-    code = res.get("code")
-    text = " | ".join(concept_texts(code))
-    hit = None
-    for key in coded(code):
-        hit = idx.by_code.get(key)
-        if hit is not None:
-            break
-    kind = None
-    dated = True
-    if hit is not None:
-        kind = str(hit.get("kind", "unknown"))
-        dated = bool(hit.get("dated", True))
-    elif text and idx.transplant is not None and idx.transplant.search(text):
-        if idx.exclude is not None and idx.exclude.search(text):
-            return
-        kind = "unknown"
+    kind, dated, agents, display = _procedure_meaning(res.get("code"), res.get("usedCode"), knowledge)
     if kind is None:
-        _procedure_as_administration(res, source, knowledge, record)
+        if agents:
+            _procedure_as_administration(res, source, agents, display, record)
         return
-    if kind == "unknown" and text:
-        if idx.autologous is not None and idx.autologous.search(text):
-            kind = "autologous"
-        elif idx.allogeneic is not None and idx.allogeneic.search(text):
-            kind = "allogeneic"
     when = None
     if dated:
         when = first_date(res.get("performedDateTime"), as_dict(res.get("performedPeriod")).get("start"),
@@ -426,19 +407,49 @@ def read_procedure(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
     record.transplants.append(TransplantEvent(date=when, kind=kind, source=source))  # type: ignore[arg-type]
 
 
-def _procedure_as_administration(res: dict, source: str, knowledge: Knowledge, record: PatientRecord) -> None:
-    """A Procedure that names an agent ("Carvykti infusion", "Administration of daratumumab") is a dose."""
-    concepts = [res.get("code"), *as_list(res.get("usedCode"))]
+def _procedure_meaning(code: Any, used: Any, knowledge: Knowledge) -> tuple[str | None, bool, list[str], str]:
+    """(transplant kind or None, dated, agents named, display) of a Procedure code; memoised per code."""
+    cache: dict[str, tuple[str | None, bool, list[str], str]] = knowledge.index("record.procedure_cache", lambda _k: {})
+    key = repr((code, used))
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    idx = procedure_index(knowledge)
+    text = " | ".join(concept_texts(code))
+    found = None
+    for k in coded(code):
+        found = idx.by_code.get(k)
+        if found is not None:
+            break
+    kind: str | None = None
+    dated = True
+    if found is not None:
+        kind = str(found.get("kind", "unknown"))
+        dated = bool(found.get("dated", True))
+    elif (text and idx.transplant is not None and idx.transplant.search(text)
+          and not (idx.exclude is not None and idx.exclude.search(text))):
+        kind = "unknown"
+    if kind == "unknown" and text:
+        if idx.autologous is not None and idx.autologous.search(text):
+            kind = "autologous"
+        elif idx.allogeneic is not None and idx.allogeneic.search(text):
+            kind = "allogeneic"
     agents: list[str] = []
     display = ""
-    for c in concepts:
-        if not isinstance(c, dict):
-            continue
-        m = resolve_drug(c, knowledge)
-        display = display or m.display
-        agents.extend(a for a in m.agents if a not in agents)
-    if not agents:
-        return
+    if kind is None and not (text and idx.transplant is not None and idx.transplant.search(text)):
+        # A Procedure that names an agent ("Carvykti infusion", "Administration of daratumumab") is a dose.
+        for c in [code, *as_list(used)]:
+            if isinstance(c, dict):
+                m = resolve_drug(c, knowledge)
+                display = display or m.display
+                agents.extend(a for a in m.agents if a not in agents)
+    out = (kind, dated, agents, display)
+    if len(cache) < 20000 and len(key) < 4000:
+        cache[key] = out
+    return out
+
+
+def _procedure_as_administration(res: dict, source: str, agents: list[str], display: str, record: PatientRecord) -> None:
     start, end = period_bounds(res.get("performedPeriod") or res.get("occurrencePeriod"))
     when = first_date(res.get("performedDateTime"), res.get("occurrenceDateTime"), res.get("performedString")) or start
     if when is None:
