@@ -292,3 +292,16 @@ def test_stale_active_cycle_orders_do_not_run_into_later_lines():
     ]
     st = derive_state(record(current), AS_OF)
     assert st.agents["lenalidomide"].ongoing
+
+
+def test_active_cycle_order_in_its_rest_days_is_ongoing():
+    meds = [
+        med("lenalidomide", "2026-09-01", "2026-09-21", kind="request", status="completed"),
+        med("lenalidomide", "2026-09-29", "2026-10-19", kind="request", status="completed"),
+        med("lenalidomide", "2026-10-06", "2026-10-26", kind="request", status="active"),
+    ]
+    st = derive_state(record(meds), AS_OF)
+    assert st.lines[0].ongoing and st.agents["lenalidomide"].ongoing
+    meds[-1].status = "completed"
+    st = derive_state(record(meds), AS_OF)
+    assert not st.lines[0].ongoing

@@ -43,6 +43,8 @@ CONDITIONING_AGENTS = frozenset({"melphalan", "cyclophosphamide"})
 SKIP_STATUSES = frozenset({"entered-in-error", "not-taken", "not-done", "cancelled", "draft", "intended"})
 
 COURSE_GAP_DAYS = 60
+# A still-active order whose dosing window ended at most this long ago is a cycle in its rest days.
+ACTIVE_REST_DAYS = 14
 # A cycle order known only by its date (authoredOn) covers the dosing days of a cycle (days 1-21).
 REQUEST_CYCLE_DAYS = 20
 TREATMENT_FREE_DAYS = 90
@@ -103,6 +105,9 @@ def _record_dates(m: MedicationUse, as_of: date) -> tuple[date, date, bool, bool
         return start, max(as_of, start), True, True
     if end is not None:
         if end >= as_of and status not in ("completed", "stopped"):
+            return start, as_of, True, True
+        if status in ("active", "on-hold", "in-progress") and (as_of - end).days <= ACTIVE_REST_DAYS:
+            # an order still active whose dosing days just ended: the rest days of a running cycle
             return start, as_of, True, True
         if m.kind == "request" and end <= start and status not in ("stopped",):
             # a cycle order dated by authoredOn only: its doses run for about a cycle after it
