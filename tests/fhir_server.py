@@ -13,7 +13,7 @@ Usage::
 
 Supported: ``GET /metadata``; ``GET /Type/id``; ``GET /Type?patient=ID`` (also ``patient=Patient/ID``,
 ``subject=Patient/ID``, ``subject=ID``, ``_id=ID``); ``POST /Type/_search`` (form body); ``_include``
-of ``*:medication`` (and ``*:*``); ``_count``; paging with ``link[next]``; unknown parameters are
+of ``*:medication`` (and ``*:*``; ignored when ``include_supported=False``); ``_count``; paging with ``link[next]``; unknown parameters are
 ignored. Searchset Bundles carry ``total`` (matches only, not includes).
 """
 
@@ -83,6 +83,7 @@ class FhirTestServer:
         page_size: int | None = None,
         require_token: str | None = None,
         fail_types: Iterable[str] | None = None,
+        include_supported: bool = True,
     ) -> None:
         if fail is not None and fail not in FAIL_MODES:
             raise ValueError(f"fail must be one of {FAIL_MODES}, got {fail!r}")
@@ -91,6 +92,8 @@ class FhirTestServer:
         # restrict failures to some resource types (e.g. only Observation searches fail)
         self.fail_types = set(fail_types) if fail_types else None
         self.page_size = page_size
+        # many real servers ignore _include=MedicationRequest:medication: the client must then read them
+        self.include_supported = include_supported
         self.require_token = require_token
         self.store: dict[str, dict[str, dict[str, Any]]] = {}
         for res in resources:
@@ -166,7 +169,7 @@ class FhirTestServer:
         total = len(pool)
         page = pool[offset: offset + size] if size is not None else pool[offset:]
         entries = [self._entry(r, "match") for r in page]
-        if any(inc.endswith(":medication") or inc.endswith(":*") for inc in includes):
+        if self.include_supported and any(inc.endswith(":medication") or inc.endswith(":*") for inc in includes):
             seen: set[str] = set()
             for r in page:
                 ref = (r.get("medicationReference") or {}).get("reference") if isinstance(r.get("medicationReference"), dict) else None

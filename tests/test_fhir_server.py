@@ -189,3 +189,13 @@ def test_parallel_searches_do_not_stall() -> None:
                                   .status_code, range(16)))
         assert codes == [200] * 16
         assert time.perf_counter() - t0 < 0.9  # a dropped SYN costs >= 1 s
+
+
+def test_include_can_be_unsupported() -> None:
+    with FhirTestServer(_resources(), include_supported=False) as srv:
+        b = requests.get(f"{srv.base_url}/MedicationRequest",
+                         params={"patient": "p1", "_include": "MedicationRequest:medication"}, timeout=5).json()
+        assert _ids(b, "include") == [] and b["total"] == 3
+        assert requests.get(f"{srv.base_url}/Medication/med-len", timeout=5).status_code == 200
+        b = requests.get(f"{srv.base_url}/Medication?_id=med-len", timeout=5).json()
+        assert _ids(b) == ["med-len"]

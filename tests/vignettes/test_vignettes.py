@@ -40,7 +40,7 @@ SCORE: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda:
 TIMINGS_MS: dict[str, list[float]] = defaultdict(list)  # mode -> service response times
 CATEGORIES = ("state", "setting/options/notices", "order findings")
 # the hidden harness runs prefetch and fetch; the extra modes probe paging and partial prefetch
-MODES = ("prefetch", "fetch", "fetch-paged", "partial-prefetch", "fetch-token")
+MODES = ("prefetch", "fetch", "fetch-paged", "partial-prefetch", "fetch-token", "fetch-no-include")
 TOKEN = "vignette-access-token-0001"
 REPORT_MODES = (*MODES, "config-variants")
 STEROIDS = {"dexamethasone", "prednisone"}
@@ -263,7 +263,8 @@ def run(client, name: str, mode: str) -> tuple[int, Any, FhirTestServer | None]:
         req["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
                                     "scope": "user/*.read", "subject": "mm-cds"}
     with FhirTestServer(resources, page_size=PAGE_SIZE if mode == "fetch-paged" else None,
-                        require_token=TOKEN if mode == "fetch-token" else None) as srv:
+                        require_token=TOKEN if mode == "fetch-token" else None,
+                        include_supported=mode != "fetch-no-include") as srv:
         req["fhirServer"] = srv.base_url
         t0 = time.perf_counter()
         resp = client.post(f"/cds-services/{service}", json=req)
