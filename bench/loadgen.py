@@ -45,6 +45,7 @@ class LoadResult:
     mean_ms: float | None
     max_ms: float | None
     error_kinds: dict[str, int] = field(default_factory=dict)
+    server_cpu_ms_per_req: float | None = None  # CPU of the server's processes / requests (bench.run)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
