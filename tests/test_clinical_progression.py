@@ -114,3 +114,15 @@ def test_single_rise_followed_by_new_therapy_counts_as_pd():
     st = derive_state(record(meds, m_protein=series), AS_OF)
     assert st.agents["lenalidomide"].status == "refractory"
     assert st.agents["daratumumab"].status == "exposed"
+
+
+def test_point_statement_stopped_for_progression_is_refractory_without_a_fake_early_date():
+    meds = flatten(
+        regimen(["bortezomib", "lenalidomide"], "2023-02-06", "2023-06-26", stop="completed"),
+        med("lenalidomide", "2023-07-10", "2023-07-10", stop="progression", status="stopped"),
+    )
+    st = derive_state(record(meds), AS_OF)
+    assert st.agents["lenalidomide"].status == "refractory"
+    assert st.agents["bortezomib"].status == "exposed"  # no progression dated 14 days after it
+    assert st.prior_lines == 1
+    assert st.relapsed and not st.on_first_line

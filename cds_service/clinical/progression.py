@@ -141,10 +141,19 @@ def all_progression_events(record: PatientRecord, therapy_starts: list[date] | N
     events += _medication_progressions(record.medications or [])
     events += _condition_progressions(record)
     events += m_protein_progressions(record.m_protein or [], therapy_starts)
+    # A statement known by one date only (effectiveDateTime) dates the start of the drug, not its
+    # stop: a "stopped for progression" on it says the drug failed (refractory), not when.
+    point_starts = {
+        (m.source, m.start)
+        for m in record.medications or []
+        if isinstance(m, MedicationUse) and m.kind == "statement" and m.start is not None and m.start == m.end
+    }
     seen: set[tuple[date, str, str]] = set()
     unique: list[ProgressionEvent] = []
     for e in sorted(events, key=lambda e: (e.date, e.kind, e.source)):
         key = (e.date, e.kind, e.source)
+        if e.kind == "medication-status-reason" and (e.source, e.date) in point_starts:
+            continue
         if key not in seen:
             seen.add(key)
             unique.append(e)

@@ -109,7 +109,8 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
     after_first = (
         [p for p in episode_dates if p > first_start + timedelta(days=MIN_ON_TREATMENT_DAYS)] if first_start else []
     )
-    st.relapsed = bool(after_first)
+    # a drug stopped for progression / no response is a relapse even when no date can be trusted
+    st.relapsed = bool(after_first) or (bool(lines) and any(c.stop_reason == "progression" for c in courses))
     st.last_progression = after_first[-1] if after_first else None
     st.on_first_line = len(lines) == 1 and not st.relapsed and not st.insufficient_data
     st.progressed_on_len_maintenance = progressed_on_len_maintenance(courses, episode_dates, missing)
