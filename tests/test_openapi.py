@@ -94,6 +94,19 @@ def test_every_served_route_is_documented(module_app, doc: dict[str, Any]) -> No
     assert "/sandbox" in doc["paths"] or not any(r.rule.startswith("/sandbox") for r in module_app.url_map.iter_rules())
 
 
+def test_operation_ids_are_unique_and_path_parameters_declared(doc: dict[str, Any]) -> None:
+    """What OpenAPI validators reject: duplicate operationIds, templated paths without their parameter."""
+    ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    for path, ops in doc["paths"].items():
+        wanted = set(re.findall(r"{([^}]+)}", path))
+        for method, op in ops.items():
+            assert method in ("get", "post", "put", "delete", "patch")
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == wanted, (method, path)
+            assert op["responses"], (method, path)
+
+
 def test_security_scheme_is_bearer_jwt_and_required_in_jwt_mode(doc: dict[str, Any], tmp_path: Path) -> None:
     scheme = doc["components"]["securitySchemes"]["cdsClientJwt"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")

@@ -124,6 +124,7 @@ def _json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _generic_operations(app: Flask) -> dict[str, Any]:
     """Sandbox / SMART pages and anything else registered by other blueprints, from the URL map."""
     paths: dict[str, Any] = {}
+    op_ids: set[str] = set()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         blueprint = rule.endpoint.split(".", 1)[0] if "." in rule.endpoint else ""
         if not blueprint or blueprint in _HANDLED:
@@ -132,10 +133,14 @@ def _generic_operations(app: Flask) -> dict[str, Any]:
         params = [{"name": a, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
                   for a in sorted(rule.arguments)]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            op_id = f"{rule.endpoint}.{method.lower()}"
+            if op_id in op_ids:  # one view under two paths (e.g. /sandbox and /sandbox/): ids must be unique
+                op_id += "." + (re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") or "root") + ("_slash" if path.endswith("/") else "")
+            op_ids.add(op_id)
             op: dict[str, Any] = {
                 "tags": [blueprint],
                 "summary": f"{blueprint} page: {rule.rule}",
-                "operationId": f"{rule.endpoint}.{method.lower()}",
+                "operationId": op_id,
                 "responses": {"default": {"description": "HTML page, JSON data or a redirect (see README)."}},
             }
             if params:
