@@ -3,6 +3,7 @@
     python -m bench.profile                 # the 200-resource penta-refractory patient, 200 runs
     python -m bench.profile --size 1000 --reps 50
     python -m bench.profile --synthea
+    python -m bench.profile --by-type        # record-building CPU per resource, by kind of resource
 
 Writes `bench/results/profile-<case>.txt` and `.html` (gitignored) and prints the text tree. The
 knowledge is loaded and the request run a few times before profiling starts: what is shown is
@@ -13,12 +14,56 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from bench import patients
 from bench.run import RESULTS_DIR, SERVICE_ID, BenchConfig, _settings
+
+
+def _kind(res: dict[str, Any]) -> str:
+    """Resource type, split where the generator makes kinds that cost differently."""
+    rtype = str(res.get("resourceType"))
+    rid = str(res.get("id"))
+    if rtype == "Observation":
+        return "Observation (vital sign, text code)" if rid.startswith("vital") else "Observation (lab, LOINC)"
+    if rtype == "MedicationRequest":
+        coded = "coding" in (res.get("medicationCodeableConcept") or {})
+        return "MedicationRequest (RxNorm)" if coded else "MedicationRequest (text only)"
+    return rtype
+
+
+def record_cost_by_type(size: int = 2000, reps: int = 5) -> list[tuple[str, int, float]]:
+    """CPU µs per resource that `build_record` spends on each kind of resource of the synthetic chart.
+
+    Measured as (core + the resources of one kind) minus (core alone), process CPU time, so the
+    fixed cost of the clinical core does not count against the noise resources.
+    """
+    from cds_service.knowledge.loader import default_knowledge
+    from cds_service.record.normalise import build_record
+
+    knowledge = default_knowledge()
+    chart = patients.penta_refractory_patient(size)
+    core_len = len(patients.penta_refractory_patient(0))
+    core, noise = chart[:core_len], chart[core_len:]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for res in noise:
+        groups.setdefault(_kind(res), []).append(res)
+
+    def cpu(resources: list[dict[str, Any]], n: int) -> float:
+        build_record(resources, patients.AS_OF, knowledge)
+        t0 = time.process_time()
+        for _ in range(n):
+            build_record(resources, patients.AS_OF, knowledge)
+        return (time.process_time() - t0) / n
+
+    base = cpu(core, reps * 10)
+    out = [(kind, len(items), round((cpu(core + items, reps) - base) / len(items) * 1e6, 1))
+           for kind, items in sorted(groups.items())]
+    return sorted(out, key=lambda row: -row[2])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.0005, help="sampling interval (s)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--by-type", action="store_true", help="record CPU per resource by kind, then exit")
     args = parser.parse_args(argv)
+    if args.by_type:
+        print("| kind of resource | count | record CPU µs/resource |\n|---|---:|---:|")
+        for kind, count, us in record_cost_by_type():
+            print(f"| {kind} | {count} | {us} |")
+        return 0
 
     from pyinstrument import Profiler
 
