@@ -95,6 +95,10 @@ DRUGS: dict[str, dict[str, Any]] = {
     "isatuximab": {"in": None, "atc": "L01FC02", "atc_old": "L01XC38", "text": "Sarclisa (isatuximab-irfc) 10 mg/kg IV"},
     "elotuzumab": {"in": "1726104", "atc": "L01FX08", "atc_old": "L01XC23", "text": "Empliciti 10 mg/kg IV"},
     "selinexor": {"in": None, "atc": "L01XX66", "text": "XPOVIO (selinexor) 20 mg tablet"},
+    # teclistamab: no verified ingredient RXCUI; 2619432 is a verified product-level RXCUI (drug_codes.json,
+    # openFDA NDC 57894-449); its display is not given there, so none is sent
+    "teclistamab": {"in": None, "atc": "L01FX24", "products": {"sc": ("2619432", None)},
+                    "text": "Tecvayli (teclistamab-cqyv) 1.5 mg/kg SC"},
     "venetoclax": {"in": "1747556", "atc": "L01XX52", "text": "Venclexta 100 mg tablet"},
     "melphalan": {"in": "6718", "atc": "L01AA03", "text": "Evomela (melphalan) 200 mg/m2 IV"},
     "cyclophosphamide": {"in": "3002", "atc": "L01AA01", "text": "cyclophosphamide 300 mg/m2"},
@@ -134,7 +138,8 @@ def concept(agent: str, enc: str, product: str | None = None, text: str | None =
                 "text": text or name}
     if enc == "rx-product":
         code, disp = info["products"][product or next(iter(info["products"]))]
-        return {"coding": [{"system": RXNORM, "code": code, "display": disp}], "text": text or disp}
+        coding = {"system": RXNORM, "code": code, **({"display": disp} if disp else {})}
+        return {"coding": [coding], "text": text or disp or info["text"]}
     if enc == "atc":
         return {"coding": [{"system": ATC, "code": info["atc"], "display": name}], "text": text or name}
     if enc == "atc-old":
@@ -2133,6 +2138,45 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
         "findings_exclude": ["venetoclax-t11-14-unknown"],
         "why": "t(11;14) 'Not detected' (text value) is absent, not unknown -> critical."},
         "Venetoclax drafted after a local FISH result 't(11;14) not detected'.")
+    vs.append(v)
+
+    # P49 ---------------------------------------------------------------------------------------
+    v = Vignette("p49-e-after-isakd-and-teclistamab", "vg-p49", "1960-03-08", "male",
+                 "Three lines: VRd-ASCT-len maintenance; IsaKd (isatuximab as text 'Sarclisa 10 mg/kg IV') until "
+                 "progression -> triple-class refractory; teclistamab (RxNorm product code) until progression.")
+    v.mm("2019-11-04", "snomed")
+    for ag in ("bortezomib", "lenalidomide", "dexamethasone"):
+        v.statement(ag, "2019-11-18", "2020-03-09", enc="rx-in")
+    v.transplant("2020-05-04", "234336002")
+    v.statement("lenalidomide", "2020-07-06", "2022-09-16", status="stopped", enc="rx-in")
+    v.disease_status("2022-09-12", "worsened")
+    v.statement("isatuximab", "2022-09-26", "2025-05-30", status="stopped", enc="text", text="Sarclisa 10 mg/kg IV")
+    v.statement("carfilzomib", "2022-09-26", "2025-05-30", status="stopped", enc="rx-in")
+    v.statement("dexamethasone", "2022-09-26", "2025-05-30", status="stopped", enc="rx-in")
+    v.disease_status("2025-05-26", "worsened")
+    v.administrations("teclistamab", weekly_then("2025-06-16", [(7, 20), (14, 26)]), enc="rx-product",
+                      route="Subcutaneous")
+    v.disease_status("2026-09-21", "worsened")
+    v.ecog("2026-09-21", 1)
+    v.expect = {
+        "state": state(priorLines=3,
+                       agents={"bortezomib": "exposed", "lenalidomide": "refractory", "isatuximab": "refractory",
+                               "carfilzomib": "refractory", "teclistamab": "refractory", "dexamethasone": "exposed"},
+                       classes={"IMiD": "refractory", "PI": "refractory", "anti-CD38": "refractory"},
+                       doubleRefractory=True, tripleClassExposed=True, tripleClassRefractory=True,
+                       pentaRefractory=False, cytogenetics=no_cyto(), frail=False),
+        "why": "Isatuximab (anti-CD38) and carfilzomib refractory on IsaKd, len on maintenance -> TCR; teclistamab "
+               "given every 1-2 weeks until progression 2026-09-21 -> refractory; pomalidomide and daratumumab "
+               "never given -> not penta. Dexamethasone last 2025-05-30 (> 60 days) -> exposed.",
+        "setting": "triple-class-refractory",
+        "preferred_exclude": ["IsaKd", "IsaPd", "DKd", "DPd", "KRd", "Kd", "teclistamab"],
+        "notices_include": ["clinical-trial"],
+    }
+    v.order("o1-teclistamab-reordered", "order-select", [
+        v.draft_med("draft-tec", "teclistamab", "rx-product", dosage="1.5 mg/kg SC weekly", route="Subcutaneous"),
+    ], {"findings_include": [finding("refractory-agent-ordered", ["teclistamab"], ["MedicationRequest/draft-tec"])],
+        "why": "Teclistamab re-ordered after progression on it (agent-level refractoriness, beyond the 3 classes)."},
+        "Teclistamab re-ordered after progression on teclistamab.")
     vs.append(v)
 
     return vs

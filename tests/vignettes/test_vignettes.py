@@ -461,7 +461,7 @@ SOURCED_RXNORM = {
     # /work/shared/reference/drug_codes.json (ingredients) and cibmtr_rxnorm_valuesets.fsh (products)
     "342369", "1369713", "10432", "358258", "1302966", "1721947", "1726104", "1747556", "6718", "3002", "3639",
     "3264", "8640", "1721954", "1723772", "1804997", "402244", "1806942", "2375139", "602910", "616114",
-    "643714", "643720", "643722",
+    "643714", "643720", "643722", "2619432",
     # Synthea sample (shared/data/synthea-10): aspirin 81 mg, metformin ER, TMP-SMX (allergy list), paclitaxel
     "243670", "860975", "10831", "583214",
 }
