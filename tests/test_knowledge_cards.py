@@ -83,6 +83,20 @@ def test_every_source_has_a_seed_or_url_and_every_reference_resolves(cards):
             assert reason in cards["order_checks"]["overrideReasons"]
     missing = sorted(set(referenced) - set(sources))
     assert not missing
+    # anywhere else a `sources` list appears (modifiers, setting blocks...), its ids must exist too
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "sources" and isinstance(value, list):
+                    yield from value
+                else:
+                    yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+    for stem in ("regimens", "settings", "modifiers", "notices", "order_checks"):
+        unknown = sorted({i for i in walk(cards[stem]) if isinstance(i, str)} - set(sources))
+        assert not unknown, (stem, unknown)
 
 
 def test_links_are_a_seed_doi_or_a_pubmed_search_of_the_citation(cards):

@@ -147,6 +147,7 @@ class OptionsDecision:
     conflicts: list[str]  # ids of modifiers.yaml `conflicts` to show on the card
     notes: list[str]  # setting-level explanations (modifiers applied, availability)
     effective_refractory: dict[str, str]  # agent -> why it counts as refractory for choosing
+    source_ids: list[str] = field(default_factory=list)  # sources of the modifiers applied
 
 
 @dataclass
@@ -202,6 +203,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
     notes: list[str] = []
     conflicts: list[str] = []
     cands: dict[str, _Cand] = {}
+    extra_sources: list[str] = []  # sources of the modifiers applied, cited on the card
     counter = [0.0]
 
     def add(entry: dict[str, Any], tier: str, front: bool = False, grade_setting: str | None = None) -> None:
@@ -267,6 +269,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         add({"regimen": ven.get("regimen", "VenVd"), "note": ven.get("note"), "sources": ven.get("sources")},
             ven.get("tier", "other"), front=ven.get("position") == "first")
         notes.append(ven.get("note", ""))
+        extra_sources += ven.get("sources") or []
     else:
         cands.pop(ven.get("regimen", "VenVd"), None)  # never suggested otherwise (BELLINI OS HR 3.13)
     aggr = mods.get("aggressiveDisease", {})
@@ -278,6 +281,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
             cands[reg].entry = {**cands[reg].entry, "allowRefractory": sorted(
                 set(cands[reg].entry.get("allowRefractory") or []) | set(aggr.get("allowRefractory") or []))}
         notes.append(aggr.get("note", ""))
+        extra_sources += aggr.get("sources") or []
     sal = mods.get("salvageAsct", {})
     salvage = salvage_asct_status(state, rules)
     avoid: dict[str, Avoid] = {}
@@ -301,6 +305,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
     exposed_block = spec.get("antiCd38Exposed")
     if exposed_block and cd38 == "exposed":
         notes.append(exposed_block.get("note", ""))
+        extra_sources += exposed_block.get("sources") or []
         for reg in reversed(exposed_block.get("first") or []):
             if reg in cands:
                 add({"regimen": reg}, "preferred", front=True)
@@ -310,6 +315,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
     frail_block = spec.get("frail")
     if frail_block and _is_frail(state, rules):
         notes.append(frail_block.get("note", "") or mods.get("frailOrOver75", {}).get("note", ""))
+        extra_sources += mods.get("frailOrOver75", {}).get("sources") or []
         for reg in frail_block.get("demote") or []:
             if reg in cands and cands[reg].tier == "preferred":
                 cands[reg].tier = "other"
@@ -398,7 +404,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
     return OptionsDecision(
         setting=setting, title=spec.get("title", setting), variant=variant.get("id"), options=options,
         avoid=sorted(avoid.values(), key=lambda a: a.regimen == sal.get("regimen", "salvage-ASCT")), conflicts=conflicts, notes=[n for n in dict.fromkeys(notes) if n],
-        effective_refractory=eff,
+        effective_refractory=eff, source_ids=list(dict.fromkeys(extra_sources)),
     )
 
 

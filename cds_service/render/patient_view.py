@@ -121,7 +121,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules) 
                 lines.append(f"- **{c['title']}** — {c['text']}")
     if texts.get("footer"):
         lines += ["", f"*{texts['footer']}*"]
-    src_ids = list(spec.get("sources") or [])
+    src_ids = list(spec.get("sources") or []) + list(decision.source_ids)
     for cid in decision.conflicts:
         src_ids += (rules.conflicts.get(cid) or {}).get("sources", [])
     sources = rules.source_dicts(src_ids)
