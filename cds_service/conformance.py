@@ -169,6 +169,29 @@ def as_sent(request: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+# CONTRACT "Card extension": which card kinds each hook may return.
+KINDS_BY_HOOK = {"patient-view": {"state", "options", "notice"}, "order-select": {"finding"},
+                 "order-sign": {"finding"}}
+
+
+def contract_problem(hook: str, cards: list[dict[str, Any]], knowledge_version: str | None) -> str | None:
+    """CONTRACT rules a JSON Schema cannot express: card kinds per hook, one state card, and one
+    knowledge version across the deployment (a replica serving other knowledge shows up here)."""
+    exts = [c["extension"]["org.mmcds.card"] for c in cards]
+    allowed = KINDS_BY_HOOK.get(hook)
+    if allowed is not None:
+        wrong = sorted({e["kind"] for e in exts} - allowed)
+        if wrong:
+            return f"card kind(s) {', '.join(wrong)} not allowed for {hook}"
+    if sum(e["kind"] == "state" for e in exts) > 1:
+        return "more than one state card"
+    if knowledge_version is not None:
+        other = sorted({e["knowledgeVersion"] for e in exts} - {knowledge_version})
+        if other:
+            return f"cards cite knowledgeVersion {', '.join(other)}, /readyz says {knowledge_version}"
+    return None
+
+
 # ------------------------------------------------------------------------------------- the harness
 
 
@@ -182,6 +205,7 @@ class Harness:
     session: requests.Session = field(default_factory=requests.Session)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     cards: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (service id, card)
+    knowledge_version: str | None = None  # from /readyz: every card must cite the same version
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -273,8 +297,10 @@ class Harness:
                 body = _json(resp)
                 ok = resp.status_code == 200 and isinstance(body, dict)
                 detail = f"status {resp.status_code}"
-                if isinstance(body, dict) and body.get("knowledgeVersion"):
+                if isinstance(body, dict) and isinstance(body.get("knowledgeVersion"), str):
                     detail += f", knowledge {body['knowledgeVersion']}"
+                    if path == "/readyz":
+                        self.knowledge_version = body["knowledgeVersion"]
                 return ok, detail, ms
             return fn
 
@@ -316,6 +342,9 @@ class Harness:
                     uuids = [c.get("uuid") for c in body["cards"]]
                     if len(set(uuids)) != len(uuids):
                         return False, "card uuids are not unique", ms
+                    problem = contract_problem(self.services[sid]["hook"], body["cards"], self.knowledge_version)
+                    if problem:
+                        return False, problem, ms
                     self.cards.extend((sid, c) for c in body["cards"])
                     kinds = sorted({c["extension"]["org.mmcds.card"]["kind"] for c in body["cards"]})
                     return True, f"200, {len(body['cards'])} cards ({', '.join(kinds) or 'none'}), schema ok", ms

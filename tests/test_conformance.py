@@ -128,6 +128,20 @@ def test_rfc7638_thumbprint_matches_pyjwt() -> None:
     assert jwk_thumbprint(key.public) == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def test_contract_rules_beyond_the_schema() -> None:
+    def card(kind: str, version: str = "v1") -> dict[str, Any]:
+        return {"extension": {"org.mmcds.card": {"kind": kind, "knowledgeVersion": version}}}
+
+    assert conformance.contract_problem("patient-view", [card("state"), card("options"), card("notice")], "v1") is None
+    assert conformance.contract_problem("order-sign", [card("finding")], "v1") is None
+    assert "not allowed for order-select" in conformance.contract_problem("order-select", [card("state")], "v1")
+    assert "not allowed for patient-view" in conformance.contract_problem("patient-view", [card("finding")], None)
+    assert "more than one state card" in conformance.contract_problem("patient-view", [card("state"), card("state")],
+                                                                        None)
+    assert "knowledgeVersion v0" in conformance.contract_problem("patient-view", [card("state", "v0")], "v1")
+    assert conformance.contract_problem("patient-view", [card("state", "v0")], None) is None
+
+
 def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert check_main(argparse.Namespace(base_url="ftp://x", jwt_key=None, issuer=None, kid=None, timeout=1)) == 2
     key = tmp_path / "k.pem"
@@ -287,6 +301,19 @@ def test_html_errors_and_wrong_statuses_are_reported(tmp_path: Path, capsys: pyt
     assert "→ 413 JSON" in text and "error body is not a JSON object" in text
     assert sum("→ 415 JSON" in line and "status 400, expected 415" in line for line in failures) == 3
     assert "fixture spec/order-select-request.json" in text and "status 200, expected 412" in text
+
+
+def test_a_replica_with_other_knowledge_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def stale_knowledge(method: str, path: str, status: int, body: bytes) -> Any:
+        if method == "POST" and path == "/cds-services/mm-order-check" and status == 200:
+            data = json.loads(body)
+            for card in data["cards"]:
+                card["extension"]["org.mmcds.card"]["knowledgeVersion"] = "1999.01.0"
+            return 200, json.dumps(data).encode(), "application/json"
+        return None
+
+    failures = _failures_against(tmp_path, capsys, stale_knowledge)
+    assert all("mm-order-check" in line and "knowledgeVersion 1999.01.0" in line for line in failures)
 
 
 def test_missing_service_and_cors_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
