@@ -42,6 +42,7 @@ class SmartMock:
         client_id: str = "mmcds-evidence-viewer",
         well_known: bool = True,
         token_patient: bool = True,
+        need_patient_banner: bool = True,
         expected_redirect: str | None = None,
     ) -> None:
         self.fhir = FhirTestServer(resources)  # used as a search engine only (not started)
@@ -49,6 +50,7 @@ class SmartMock:
         self.client_id = client_id
         self.well_known = well_known
         self.token_patient = token_patient
+        self.need_patient_banner = need_patient_banner
         self.expected_redirect = expected_redirect
         self.launch_id = "launch-" + secrets.token_hex(8)
         self.codes: dict[str, dict[str, Any]] = {}
@@ -163,7 +165,7 @@ class SmartMock:
         with self._lock:
             self.tokens.add(token)
         body: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
-                                "scope": entry["scope"], "need_patient_banner": True}
+                                "scope": entry["scope"], "need_patient_banner": self.need_patient_banner}
         if self.token_patient:
             body["patient"] = self.patient_id
         return 200, body

@@ -59,8 +59,12 @@ class Harness:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.pages: dict[str, str] = {}
+        self.blocked: set[str] = set()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
+        if environ.get("PATH_INFO", "") in self.blocked:
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+            return [b""]
         page = self.pages.get(environ.get("PATH_INFO", ""))
         if page is not None:
             body = page.encode("utf-8")
@@ -108,6 +112,18 @@ def test_sandbox_renders_real_cards_in_chromium(live, client, tmp_path):
     assert 'id="history"' in dom and "Prior lines" in dom
     assert '<section id="history" class="panel" aria-labelledby="history-title" hidden' not in dom
     assert "&quot;cards&quot;" in dom or '"cards"' in dom
+
+
+def test_sandbox_without_its_script_still_shows_the_cards(live, tmp_path):
+    """The page's script blocked (as with JavaScript off; --dump-dom itself needs script enabled)."""
+    base, harness = live
+    harness.blocked.add("/sandbox/static/sandbox.js")
+    dom = chromium(f"{base}/sandbox", tmp_path / "profile", "--virtual-time-budget=3000", "--dump-dom")
+    assert 'data-sandbox-ready="1"' not in dom  # the script really did not run
+    assert 'data-rendered-by="server"' in dom
+    page = parse(dom)
+    assert len(page.cards) >= 3 and all(UUID_RE.match(c["uuid"] or "") for c in page.cards)
+    assert 'id="load-btn"' in dom  # the no-JS "Load fixture" button is there
 
 
 def test_sandbox_screenshot(live, tmp_path):

@@ -213,6 +213,17 @@ def test_pkce_is_enforced_by_the_mock_and_refusal_is_shown(client, monkeypatch):
         assert not ehr.tokens
 
 
+def test_patient_banner_follows_need_patient_banner(client):
+    fx, _ = _rich_fixture(client)
+    name = " ".join(fx.request["prefetch"]["patient"]["name"][0]["given"])
+    with _mock_for(fx) as ehr:
+        _, page = launch(client, ehr)
+    assert name in page.get_data(as_text=True)
+    with _mock_for(fx, need_patient_banner=False) as ehr:
+        _, page = launch(client, ehr)
+    assert page.status_code == 200 and name not in page.get_data(as_text=True)
+
+
 def test_no_patient_in_token_response(client):
     fx, _ = _rich_fixture(client)
     with _mock_for(fx, token_patient=False) as ehr:

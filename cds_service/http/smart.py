@@ -376,7 +376,8 @@ def redirect() -> Response:
             },
             "context": {"patientId": patient_id, "userId": "Practitioner/unknown"},
         }
-        resp = render_evidence(hook_request)
+        # SMART: need_patient_banner false means the EHR already shows who the patient is
+        resp = render_evidence(hook_request, banner=token.get("need_patient_banner") is not False)
     except SmartError as exc:
         resp = error_page(exc)
     _set_pending(resp, remaining)
@@ -573,11 +574,11 @@ def evidence_context(ev: Evidence) -> dict[str, Any]:
     }
 
 
-def render_evidence(hook_request: dict[str, Any], preview_of: str | None = None) -> Response:
+def render_evidence(hook_request: dict[str, Any], preview_of: str | None = None, banner: bool = True) -> Response:
     """The evidence page for one patient (the SMART view, or its sandbox preview)."""
     try:
         ev = build_evidence(hook_request)
     except SmartError as exc:
         return error_page(exc)
-    html = render_template("smart_evidence.html", v=evidence_context(ev), preview_of=preview_of)
+    html = render_template("smart_evidence.html", v=evidence_context(ev), preview_of=preview_of, banner=banner)
     return _headers(Response(html, status=200, mimetype="text/html"))
