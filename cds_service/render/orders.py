@@ -15,7 +15,7 @@ from cds_service.config import Settings
 from cds_service.knowledge.loader import Knowledge
 from cds_service.record.model import DraftOrder, PatientRecord
 from cds_service.render.cards import make_card
-from cds_service.render.patient_view import fill
+from cds_service.render.patient_view import fill, source_label
 from cds_service.render.suggestions import (
     add_suggestions,
     delete_suggestion,
@@ -60,7 +60,7 @@ def finding_card(f: Finding, rules: Rules, patient_id: str | None = None,
                  all_drafts: list[DraftOrder] | None = None) -> dict[str, Any]:
     spec = rules.checks.get("checks", {}).get(f.code, {})
     sources = rules.source_dicts(spec.get("sources", []))
-    links = [{"label": (s["citation"] or "evidence")[:80], "url": s["url"], "type": "absolute"}
+    links = [{"label": source_label(s), "url": s["url"], "type": "absolute"}
              for s in sources[:3] if s.get("url")]
     return make_card(
         kind="finding", rule_id=f"order/{f.code}", knowledge_version=rules.version,

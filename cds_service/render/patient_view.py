@@ -61,11 +61,21 @@ def _state_facts(state: ClinicalState, decision: OptionsDecision) -> list[str]:
     return facts
 
 
+def source_label(src: dict[str, Any], limit: int = 70) -> str:
+    """A short link text: the citation without its seed pointer, cut on a word."""
+    text = (src.get("citation") or "source").split(" (seed")[0].strip()
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
+    seed = src.get("seed")
+    return f"{text} (seed {seed[:3]})" if seed else f"{text} (beyond the seeds)"
+
+
 def _option_line(rules: Rules, opt: Any, texts: dict[str, str]) -> str:
     reg = rules.regimens[opt.regimen]
     grade = f" **[{opt.grade}]**" if opt.grade else ""
-    figures = "; ".join(f"{f['text']} ({f['seed'][:3]})" for f in reg.get("figures", [])[:2])
-    links = ", ".join(f"[{(s.get('citation') or '')[:60]}]({s['url']})" for s in opt.sources[:2] if s.get("url"))
+    n = {"preferred": 2, "other": 1}.get(opt.tier, 0)  # if-unavailable: one compact line
+    figures = "; ".join(f"{f['text']} ({f['seed'][:3]})" for f in reg.get("figures", [])[:n])
+    links = ", ".join(f"[{source_label(s)}]({s['url']})" for s in opt.sources[:n] if s.get("url"))
     beyond = f" — *{texts.get('beyondSeeds', 'beyond the seeds')}*" if opt.beyond_seeds else ""
     notes = f" — {'; '.join(opt.notes)}" if opt.notes else ""
     return (f"{opt.rank}. **{opt.regimen}** ({reg.get('name', '')}){grade}{beyond}{notes}"
