@@ -226,3 +226,11 @@ def test_venetoclax_unknown_suggests_a_text_only_fish_service_request():
     res = created(card)[0]
     assert res["resourceType"] == "ServiceRequest" and "t(11;14)" in res["code"]["text"] and "coding" not in res["code"]
     ServiceRequest.model_validate(res)
+
+
+def test_car_t_is_never_suggested_as_a_medication_request():
+    s = state(lines=4, refractory=("lenalidomide", "bortezomib", "daratumumab"))
+    card = by_code(run(s, [draft("MedicationRequest/l", ["lenalidomide"])]))["refractory-agent-ordered"]
+    labels = [sug["label"] for sug in card.get("suggestions", [])]
+    assert labels and not any("cel" in lab for lab in labels)
+    assert labels[0].startswith("Replace with Sd")

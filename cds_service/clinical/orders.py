@@ -95,9 +95,10 @@ def _alternatives(decision: OptionsDecision, rules: Any, exclude: set[str], eff:
         for opt in decision.options:
             if opt.tier != tier:
                 continue
-            comps = set((rules.regimens.get(opt.regimen) or {}).get("components", []))
+            reg = rules.regimens.get(opt.regimen) or {}
+            comps = set(reg.get("components", []))
             drugs = comps - STEROIDS
-            if not drugs or opt.regimen == "salvage-ASCT" or comps & exclude or comps & set(eff):
+            if not drugs or reg.get("orderable") is False or comps & exclude or comps & set(eff):
                 continue
             if must_include and (must_include not in comps or len(drugs) < 2):
                 continue
