@@ -156,3 +156,12 @@ def test_summary_stays_short_with_many_lines_and_findings(n):
     card = state_card(st, KNOWLEDGE)
     assert len(card["summary"]) < 140
     assert st.prior_lines == n
+
+
+def test_len_recent_exposure_is_said_in_summary_and_detail():
+    meds = flatten(regimen(["lenalidomide", "dexamethasone"], "2020-01-01", "2021-01-01", stop="toxicity"))
+    st = derive_state(record(meds, progressions=[prog("2021-05-01")]), AS_OF)
+    card = state_card(st, KNOWLEDGE)
+    assert "len stopped < 6 months before progression" in card["summary"]
+    assert "seed 003" in card["detail"] and "60 days – 6 months" in card["detail"]
+    assert card["extension"][EXTENSION_KEY]["state"]["agents"] == {"lenalidomide": "exposed"}

@@ -110,6 +110,8 @@ def summary_text(state: ClinicalState) -> str:
     extras: list[str] = []
     if state.progressed_on_len_maintenance:
         extras.append("progressed on len maintenance")
+    if state.len_recent_exposure:
+        extras.append("len stopped < 6 months before progression")
     extras.extend(f for f in state.cytogenetics.findings if f != "t(11;14)")
     if state.cytogenetics.t11_14:
         extras.append("t(11;14)")
