@@ -332,3 +332,10 @@ def test_pcl_keeps_vdt_pace_listed_even_when_bortezomib_refractory_but_not_prefe
     t = tiers(d)
     assert "VDT-PACE" in t["other"] and t["other"][0] == "VDT-PACE"
     assert "VDT-PACE" not in avoid(d)
+
+
+def test_ecog_2_counts_as_frail_when_frailty_not_stated():
+    d = decide(state(lines=1, exposed=("bortezomib",), ecog=2))
+    assert d.options[0].regimen == "IRd"
+    d = decide(state(lines=1, exposed=("bortezomib",), ecog=2, frail=False))  # the state's explicit verdict wins
+    assert d.options[0].regimen == "DRd"

@@ -188,9 +188,13 @@ def _components(rules: Rules, regimen: str) -> list[str]:
     return list((rules.regimens.get(regimen) or {}).get("components", []))
 
 
-def _is_frail(state: ClinicalState, rules: Rules) -> bool:
-    over = rules.modifiers.get("frailOrOver75", {}).get("ageOver", 75)
-    return bool(state.frail or state.over_75 or (state.age is not None and state.age > over))
+def is_frail_or_old(state: ClinicalState, rules: Rules) -> bool:
+    """Frail (or ECOG >= 2, CLINICAL_LOGIC §1) or over 75: the same effect on choices (003)."""
+    mod = rules.modifiers.get("frailOrOver75", {})
+    over = mod.get("ageOver", 75)
+    ecog_min = mod.get("ecogAtLeast", 2)
+    return bool(state.frail or state.over_75 or (state.age is not None and state.age > over)
+                or (state.frail is None and state.ecog is not None and state.ecog >= ecog_min))
 
 
 def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings) -> OptionsDecision:
@@ -313,7 +317,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
             if reg in cands and cands[reg].tier != "preferred":
                 add({"regimen": reg}, "other", front=True)
     frail_block = spec.get("frail")
-    if frail_block and _is_frail(state, rules):
+    if frail_block and is_frail_or_old(state, rules):
         notes.append(frail_block.get("note", "") or mods.get("frailOrOver75", {}).get("note", ""))
         extra_sources += mods.get("frailOrOver75", {}).get("sources") or []
         for reg in frail_block.get("demote") or []:

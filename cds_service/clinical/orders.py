@@ -17,6 +17,7 @@ from cds_service.clinical.options import (
     STEROIDS,
     OptionsDecision,
     effective_refractory,
+    is_frail_or_old,
     rank_options,
     rules_for,
 )
@@ -242,7 +243,7 @@ def check_orders(
 def _doublet(state: ClinicalState, drafts: list[DraftOrder], scope: list[DraftOrder], rules: Any,
              setting: str) -> tuple[str, list[DraftOrder]] | None:
     """(agent, drafts) when the drafts form one anti-myeloma agent + a steroid in a non-frail patient."""
-    if state.frail or state.over_75 or (state.age is not None and state.age > 75):
+    if is_frail_or_old(state, rules):
         return None
     if setting == "triple-class-refractory":
         return None  # 000/003: Sd and single agents are the evidence-based options there
