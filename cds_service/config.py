@@ -68,7 +68,7 @@ class Settings:
     jwt_leeway_s: int = 30
     fhir_timeout_s: float = 5.0
     fhir_deadline_s: float = 10.0
-    fhir_max_pages: int = 20
+    fhir_max_pages: int = 100
     car_t_available: bool = True
     unavailable_agents: list[str] = field(default_factory=list)
     data_dir: Path = field(default_factory=lambda: Path("data"))

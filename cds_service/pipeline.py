@@ -121,6 +121,9 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         note = f"{key}: not available ({gathered.problems.get(key, 'absent')})"
         if note not in state.missing:
             state.missing.append(note)
+    for key, problem in gathered.problems.items():
+        if key in gathered.fetched:  # fetched, but incomplete (paging stopped, deadline)
+            state.missing.append(f"{key}: possibly incomplete ({problem})")
     timings["state"] = (time.perf_counter() - mark) * 1000
     mark = time.perf_counter()
 

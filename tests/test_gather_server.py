@@ -82,3 +82,10 @@ def test_dstu2_server_falls_back_to_medication_order():
         result = gather(_request(srv.base_url), PREFETCH, Settings())
     assert "medicationRequests" in result.fetched
     assert any(r["resourceType"] == "MedicationOrder" for r in result.resources)
+
+
+def test_paging_cap_is_reported_as_incomplete():
+    with FhirTestServer(_resources(), page_size=1) as srv:
+        result = gather(_request(srv.base_url), PREFETCH, Settings(fhir_max_pages=2))
+    assert "medicationStatements" in result.fetched
+    assert result.problems["medicationStatements"] == "stopped after 2 pages"
