@@ -153,6 +153,8 @@ def route_from_text(text: str) -> str | None:
 
 def route_of_concept(concept: Any, knowledge: Knowledge) -> str | None:
     """Route of a Dosage.route concept: SNOMED route code, HL7 short code (IV, SC, PO) or its words."""
+    if not concept:
+        return None
     idx = drug_index(knowledge)
     parts: list[str] = []
     for c in codings(concept):

@@ -215,12 +215,14 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         if intent in ("proposal", "plan") and status not in ("completed", "stopped"):
             return []
         kind = "request"
-        ds, de = _dosage_dates(dosages)
-        vs, ve = period_bounds(as_dict(res.get("dispenseRequest")).get("validityPeriod"))
-        start = ds or parse_date(res.get("authoredOn")) or parse_date(res.get("dateWritten")) or vs
+        ds, de = _dosage_dates(dosages) if dosages else (None, None)
+        start = ds or parse_date(res.get("authoredOn")) or parse_date(res.get("dateWritten"))
         end = de or parse_date(res.get("dateEnded"), end=True)
-        if end is None and status in ("completed", "stopped"):
-            end = ve or start
+        if start is None or (end is None and status in ("completed", "stopped")):
+            vs, ve = period_bounds(as_dict(res.get("dispenseRequest")).get("validityPeriod"))
+            start = start or vs
+            if end is None and status in ("completed", "stopped"):
+                end = ve or start
         ongoing = status in _ONGOING_REQUEST and (end is None or end >= as_of)
     elif rtype == "MedicationDispense":
         if status in ("cancelled", "declined", "entered-in-error", "preparation"):
