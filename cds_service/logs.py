@@ -12,10 +12,12 @@ rule ids, statuses, timings, counts, hashes, error *types*. Enforcement here, on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
+import threading
 import time
 import traceback
 from typing import IO, Any
@@ -112,6 +114,17 @@ class RedactFilter(logging.Filter):
 _HANDLER_NAME = "mmcds-json"
 
 
+class CurrentStderr:
+    """Writes to whatever `sys.stderr` is now (test runners swap and close it between tests)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(ValueError, OSError):  # a closed stream must not break logging
+            sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
     """Route the root logger to one JSON handler (stderr unless `stream`); idempotent.
 
@@ -124,12 +137,13 @@ def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> Non
         lvl = logging.INFO
     handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
     if handler is None:
-        handler = logging.StreamHandler(stream or sys.stderr)
+        handler = logging.StreamHandler(stream or CurrentStderr())  # type: ignore[arg-type]
         handler.set_name(_HANDLER_NAME)
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     elif stream is not None and isinstance(handler, logging.StreamHandler):
-        handler.setStream(stream)
+        with handler.lock or threading.Lock():  # no flush of the old stream: it may be closed
+            handler.stream = stream
     root.setLevel(lvl)
     # Library loggers that print full URLs (FHIR queries with patient ids) or headers at DEBUG.
     for noisy in ("urllib3", "requests", "werkzeug"):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cds_service.logs import JsonFormatter, RedactFilter, configure_logging, log_event, scrub
+from cds_service.logs import CurrentStderr, JsonFormatter, RedactFilter, configure_logging, log_event, scrub
 from tests.jwt_helpers import TestKey, bearer, claims, jwks, sign
 
 JWT_LIKE = "eyJhbGciOiJFUzM4NCJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl"
@@ -31,7 +30,7 @@ def log_buffer() -> Iterator[io.StringIO]:
     try:
         yield buf
     finally:
-        configure_logging("WARNING", stream=sys.stderr)
+        configure_logging("WARNING", stream=CurrentStderr())  # type: ignore[arg-type]
         root.setLevel(old_level)
 
 
