@@ -107,7 +107,8 @@ def test_resolve_drug_never_raises(bad):
      ("Acyclovir 400 mg BID", "zoster-prophylaxis"), ("ondansetron 8 mg", "antiemetic"),
      ("Akynzeo", "antiemetic"), ("Bactrim DS", "pjp-prophylaxis"),
      ("sulfamethoxazole-trimethoprim 800-160 mg", "pjp-prophylaxis"), ("co-trimoxazole", "pjp-prophylaxis"),
-     ("atovaquone suspension", "pjp-prophylaxis"), ("lisinopril 10 MG", None)],
+     ("atovaquone suspension", "pjp-prophylaxis"), ("lisinopril 10 MG", None),
+     ("Heparin lock flush 100 units/mL", None), ("acyclovir 5% cream", None), ("enoxaparin 40 mg SC daily", "antithrombotic")],
 )
 def test_supportive_categories(text, category):
     m = resolve_drug(cc(text=text), knowledge())

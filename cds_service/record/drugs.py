@@ -55,6 +55,7 @@ class DrugIndex:
     name_to_agent: dict[str, str]
     supportive_re: re.Pattern[str] | None
     name_to_category: dict[str, str]
+    category_exclude: dict[str, re.Pattern[str]]
     agent_class: dict[str, str | None]
     local_form_re: re.Pattern[str] | None
     local_form_agents: frozenset[str]
@@ -94,9 +95,13 @@ def build_drug_index(knowledge: Knowledge) -> DrugIndex:
             name_to_agent[_norm_name(n)] = name
     sup = as_dict(knowledge.mappings.get("supportive"))
     name_to_category: dict[str, str] = {}
+    category_exclude: dict[str, re.Pattern[str]] = {}
     for cat, body in as_dict(sup.get("categories")).items():
         for n in as_list(as_dict(body).get("names")):
             name_to_category[_norm_name(n)] = cat
+        ex = _alternation([str(x) for x in as_list(as_dict(body).get("exclude_text"))])
+        if ex is not None:
+            category_exclude[cat] = ex
     local_forms = [str(x) for x in as_list(agents_doc.get("local_forms"))]
     return DrugIndex(
         rxnorm=rx,
@@ -105,6 +110,7 @@ def build_drug_index(knowledge: Knowledge) -> DrugIndex:
         name_to_agent=name_to_agent,
         supportive_re=_alternation(list(name_to_category)),
         name_to_category=name_to_category,
+        category_exclude=category_exclude,
         agent_class=agent_class,
         local_form_re=_alternation(local_forms),
         local_form_agents=frozenset(as_list(agents_doc.get("local_form_agents"))),
@@ -138,7 +144,12 @@ def category_in_text(text: str, idx: DrugIndex) -> str | None:
     if not text or idx.supportive_re is None:
         return None
     m = idx.supportive_re.search(text)
-    return idx.name_to_category.get(_norm_name(m.group(0))) if m else None
+    cat = idx.name_to_category.get(_norm_name(m.group(0))) if m else None
+    if cat is not None:
+        ex = idx.category_exclude.get(cat)
+        if ex is not None and ex.search(text):
+            return None
+    return cat
 
 
 def route_from_text(text: str) -> str | None:
