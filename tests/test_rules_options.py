@@ -339,3 +339,8 @@ def test_ecog_2_counts_as_frail_when_frailty_not_stated():
     assert d.options[0].regimen == "IRd"
     d = decide(state(lines=1, exposed=("bortezomib",), ecog=2, frail=False))  # the state's explicit verdict wins
     assert d.options[0].regimen == "DRd"
+
+
+def test_d_clinical_trial_stays_first_for_frail_patients():
+    d = decide(state(lines=2, refractory=("lenalidomide",), exposed=("bortezomib",), frail=True))
+    assert [o.regimen for o in d.options[:2]] == ["clinical-trial", "IPd"]

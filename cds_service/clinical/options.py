@@ -389,7 +389,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         if c.tier == "preferred" and any(a in eff for a in _components(rules, reg)):
             c.tier = "other"
 
-    ordered = sorted(cands.values(), key=lambda c: (TIERS.index(c.tier), c.order))
+    ordered = sorted(cands.values(), key=lambda c: (TIERS.index(c.tier), not c.entry.get("pinFirst"), c.order))
     options: list[Option] = []
     for i, c in enumerate(ordered, start=1):
         reg_data = rules.regimens[c.regimen]
