@@ -79,7 +79,13 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
         extra = ""
         if state.plasma_cell_leukemia or state.extramedullary:
             extra = " Plasma cell leukaemia / extramedullary disease is documented: restage fully before choosing."
-        out.append(Notice("restage-at-relapse", {"progression": prog, "extra": extra}))
+        if cyto.tested:
+            fish_advice = ("bone marrow with FISH for progression-associated abnormalities only (del(17p), "
+                           "1q gain/amplification); primary translocations found before stand and are not repeated")
+        else:
+            fish_advice = ("bone marrow with FISH for high-risk abnormalities (del(17p), t(4;14), t(14;16), 1q) — "
+                           "none is on record yet")
+        out.append(Notice("restage-at-relapse", {"progression": prog, "extra": extra, "fish_advice": fish_advice}))
     return out
 
 

@@ -196,10 +196,12 @@ def check_orders(
                              route_change=spec.get("routeText", "subcutaneous")), d.ref)
         # 7. FISH panel at relapse.
         if d.is_fish_panel and state.relapsed:
-            prior = ""
             if state.cytogenetics.tested:
                 found = ", ".join(state.cytogenetics.findings) or "no abnormality reported"
-                prior = f"Earlier FISH on record: {found}."
+                prior = f"Earlier FISH on record: {found} — primary translocations found then still stand."
+            else:
+                prior = ("No earlier FISH result is in the record: if none was ever done, a first panel is "
+                         "reasonable (002 lists del(17p), t(4;14), t(14;16) and 1q in the assessment at relapse).")
             emit(Finding("repeat-fish-primary-translocations", [], [d.ref], {"prior": prior}, [d]), d.ref)
 
     # 4. supportive care: once per category, naming the first drafted agent that needs it.
