@@ -46,6 +46,7 @@ class LoadResult:
     max_ms: float | None
     error_kinds: dict[str, int] = field(default_factory=dict)
     server_cpu_ms_per_req: float | None = None  # CPU of the server's processes / requests (bench.run)
+    worker_cpu_share: list[float] | None = None  # each worker's share of that CPU, largest first
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -223,17 +223,19 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: f
 _SERVER_PIDS: dict[str, int] = {}  # base URL -> gunicorn master pid, for CPU accounting
 
 
-def group_cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system) of a process and its direct children (gunicorn master + workers).
+def process_cpu_s(pid: int) -> dict[int, float] | None:
+    """CPU seconds (user + system) of a process and of each direct child (gunicorn master + workers).
 
     Why: on a shared machine wall-clock throughput moves with other people's load, while the CPU
     a request costs the server moves much less; floor CPU / service CPU per request is the
-    throughput ratio an otherwise idle machine would show. Linux /proc only (None elsewhere).
+    throughput ratio an otherwise idle machine would show. Per worker, it also shows whether the
+    load spreads over the workers (keep-alive connections can pile onto one). Linux /proc only.
     """
     proc = Path("/proc")
     if not proc.is_dir():
         return None
-    ticks = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -242,8 +244,8 @@ def group_cpu_s(pid: int) -> float | None:
         except (OSError, IndexError):
             continue
         if int(entry.name) == pid or int(fields[1]) == pid:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            out[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 @contextlib.contextmanager
@@ -306,11 +308,16 @@ def measure(cfg: BenchConfig, url: str, body: bytes, duration_s: float, warmup: 
         run_load(cfg.loadgen, url, body, cfg.clients, cfg.warmup_s)
     split = urllib.parse.urlsplit(url)
     pid = _SERVER_PIDS.get(f"{split.scheme}://{split.netloc}")
-    cpu0 = group_cpu_s(pid) if pid else None
+    cpu0 = process_cpu_s(pid) if pid else None
     result = run_load(cfg.loadgen, url, body, cfg.clients, duration_s)
-    cpu1 = group_cpu_s(pid) if pid else None
+    cpu1 = process_cpu_s(pid) if pid else None
     if cpu0 is not None and cpu1 is not None and result.requests:
-        result.server_cpu_ms_per_req = round((cpu1 - cpu0) * 1000 / result.requests, 3)
+        deltas = {p: cpu1[p] - cpu0.get(p, 0.0) for p in cpu1}
+        total = sum(deltas.values())
+        result.server_cpu_ms_per_req = round(total * 1000 / result.requests, 3)
+        workers = sorted((d for p, d in deltas.items() if p != pid), reverse=True)
+        if total > 0:
+            result.worker_cpu_share = [round(d / total, 3) for d in workers]
     return result
 
 
@@ -332,6 +339,7 @@ def combine(windows: list[LoadResult]) -> dict[str, Any]:
         "p99_max_ms": max((w.p99_ms for w in windows if w.p99_ms is not None), default=None),
         "rps_windows": [w.rps for w in windows], "p99_windows": [w.p99_ms for w in windows],
         "cpu_ms_per_req": med("server_cpu_ms_per_req"),
+        "worker_cpu_share": [w.worker_cpu_share for w in windows],
     }
 
 

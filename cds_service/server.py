@@ -3,6 +3,12 @@
 gthread workers: CPU-bound in prefetch mode, but threads pay off while waiting on the EHR's FHIR
 server (stack notes: 2×16 threads served 4.5× the sync figure at 50 ms per FHIR call).
 `preload_app` loads the knowledge once and shares it across workers.
+
+Keep-alive is off (`keepalive: 0`, measured with `python -m bench.run`, issue 6): a gthread worker
+keeps every keep-alive connection it accepted, and with 8 keep-alive clients one worker often
+got them all (97–100 % of the CPU on one worker, the other idle) — half the machine unused.
+Closing after each answer makes every request a fresh accept, and the load spreads ~50/50;
+the reconnect costs ~0.1 ms of server CPU, against ~10 ms for a patient-view.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ def gunicorn_options(host: str, port: int, workers: int | None = None, threads: 
         "workers": workers or default_workers(),
         "worker_class": "gthread",
         "threads": threads or 4,
-        "keepalive": 2,
+        "keepalive": 0,  # see the module docstring: keep-alive piles connections onto one worker
         "timeout": 60,
         "graceful_timeout": 20,
         "preload_app": True,
