@@ -55,9 +55,13 @@ def _d(value: date | None) -> str:
 
 def _when(state: ClinicalState, agent: str) -> str:
     ev = state.agents.get(agent)
+    if agent == "lenalidomide" and (ev is None or ev.status != "refractory"):
+        prog = _d(state.last_progression) if state.last_progression else "date not recorded"
+        if state.progressed_on_len_maintenance:
+            return f"progression on maintenance, {prog}"
+        if state.len_recent_exposure:
+            return f"stopped < 6 months before progression on {prog}"
     if ev is None:
-        if agent == "lenalidomide" and state.len_recent_exposure:
-            return "stopped < 6 months before progression"
         return "refractory"
     lines = ", ".join(str(n) for n in ev.lines) if ev.lines else "?"
     return f"line {lines}, progression {_d(ev.progression_date)}"
