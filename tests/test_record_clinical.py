@@ -51,6 +51,7 @@ def test_condition_kinds(code, kind):
 
 
 @pytest.mark.parametrize("code", [cc("C90.30", ICD10CM), cc(text="Family history of multiple myeloma"),
+                                  cc(text="Suspected multiple myeloma"), cc(text="Solitary myeloma of rib"),
                                   cc(text="Essential hypertension"), cc("38341003", SNOMED),
                                   cc("109989006", "http://hospital.example/local")])
 def test_not_myeloma(code):
@@ -59,6 +60,7 @@ def test_not_myeloma(code):
 
 def test_refuted_and_entered_in_error_are_skipped_and_history_still_counts():
     ver = {"coding": [{"code": "refuted"}]}
+    assert record(cond(cc("109989006", SNOMED), verificationStatus={"coding": [{"code": "differential"}]})).conditions == []
     rec = record(cond(cc("109989006", SNOMED), verificationStatus=ver),
                  cond(cc("C90.00", ICD10CM), id="c2", verificationStatus={"coding": [{"code": "entered-in-error"}]}))
     assert rec.conditions == []

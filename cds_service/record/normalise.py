@@ -309,7 +309,7 @@ def medication_progression(res: dict, uses: list[MedicationUse]) -> ProgressionE
 
 def read_condition(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
     ver = status_code(res.get("verificationStatus"))
-    if ver in ("entered-in-error", "refuted"):
+    if ver in ("entered-in-error", "refuted", "differential", "unconfirmed"):
         return
     idx = condition_index(knowledge)
     source = f"Condition/{as_str(res.get('id')) or '?'}"
