@@ -218,3 +218,10 @@ def test_oid_code_systems():
     rec = record(cond({"coding": [{"system": "urn:oid:2.16.840.1.113883.6.90", "code": "C90.02"}]}, onsetDateTime="2025-01-01"),
                  obs({"coding": [{"system": "urn:oid:2.16.840.1.113883.6.1", "code": "33358-3"}]}, valueQuantity={"value": 1.0, "unit": "g/dL"}))
     assert rec.has_myeloma and rec.conditions[0].relapse and len(rec.m_protein) == 1
+
+
+def test_m_protein_as_component_of_an_spep_panel():
+    rec = record(obs(cc(text="Serum protein electrophoresis panel"), component=[
+        {"code": cc("2885-2", LOINC, "Protein [Mass/volume] in Serum or Plasma"), "valueQuantity": {"value": 7.1, "unit": "g/dL"}},
+        {"code": cc("33358-3", LOINC), "valueQuantity": {"value": 21, "unit": "g/L"}}]))
+    assert [(m.value, m.source) for m in rec.m_protein] == [(pytest.approx(2.1), "Observation/o1")]

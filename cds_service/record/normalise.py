@@ -574,6 +574,8 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
     if "genetic-variant" in roles:
         _read_variant(res, knowledge, record, source, when)
         return
+    if _m_protein_components(res, idx, record, source, when):
+        return
     method_fish = any(k == ("snomed", "426329006") for k in coded(res.get("method")))
     cat_text = " ".join(concept_texts(res.get("category")))
     if method_fish or is_fish_text(code_text, knowledge) or is_fish_text(cat_text, knowledge):
@@ -582,6 +584,29 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
         # "TP53 deletion" / "IGH/CCND1 t(11;14)" with a Detected / Not detected value: a FISH result
         # whose code does not say FISH. Only a stated result counts (parse_fish_text).
         _read_fish_observation(res, knowledge, record, source, when, code_text)
+
+
+def _m_protein_components(res: dict, idx: Any, record: PatientRecord, source: str, when: date | None) -> bool:
+    """An SPEP panel Observation carrying the M-spike as a component (33358-3 or its wording)."""
+    found = False
+    for comp in as_list(res.get("component")):
+        comp = as_dict(comp)
+        ccode = comp.get("code")
+        is_m = coded_m = any(idx.role_by_code.get(k) == "m-protein" for k in coded(ccode))
+        if not is_m and idx.m_protein_code is not None:
+            t = " | ".join(concept_texts(ccode))
+            is_m = bool(t and idx.m_protein_code.search(t)
+                        and not (idx.m_protein_exclude is not None and idx.m_protein_exclude.search(t)))
+        if not is_m or when is None:
+            continue
+        val, why = _m_protein_value(comp)
+        if val is None:
+            record.notes.append(f"M-protein value skipped: {why}.")
+            continue
+        record.m_protein.append(LabValue(date=when, value=val, unit="g/dL", source=source,
+                                         code="33358-3" if coded_m else ""))
+        found = True
+    return found
 
 
 def _says_progression(res: dict, idx: Any) -> bool:
