@@ -344,3 +344,18 @@ def test_ecog_2_counts_as_frail_when_frailty_not_stated():
 def test_d_clinical_trial_stays_first_for_frail_patients():
     d = decide(state(lines=2, refractory=("lenalidomide",), exposed=("bortezomib",), frail=True))
     assert [o.regimen for o in d.options[:2]] == ["clinical-trial", "IPd"]
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(s=states(), unavailable=st.lists(st.sampled_from(AGENTS), min_size=1, max_size=3))
+def test_property_availability_never_hides_evidence(s, unavailable):
+    """Availability only moves options between tiers: the same regimens are listed or avoided."""
+    base = rank_options(s, K, settings())
+    limited = rank_options(s, K, settings(car_t_available=False, unavailable_agents=unavailable))
+    assert {o.regimen for o in base.options} == {o.regimen for o in limited.options}
+    assert {a.regimen for a in base.avoid} == {a.regimen for a in limited.avoid}
+    rules = rules_for(K)
+    for o in limited.options:
+        comps = set(rules.regimens[o.regimen]["components"])
+        if comps & set(unavailable) or o.regimen in ("ide-cel", "cilta-cel"):
+            assert o.tier == "if-unavailable", o.regimen
