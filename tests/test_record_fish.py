@@ -41,6 +41,11 @@ def findings(rec):
     ("Probes used: TP53, IGH/FGFR3 fusion, CCND1/IGH, 1q21", []),  # names genes, gives no result
     ("FGFR3 mutation analysis pending", []),
     ("t(4;14) negative, t(11;14) inconclusive", [("t(4;14)", False, None)]),
+    ("TP53 deletion: 0% of nuclei", [("del(17p)", False, None)]),
+    ("IGH/CCND1 fusion in 3% of nuclei, below cutoff", [("t(11;14)", False, None)]),
+    ("Negative: del(17p), t(4;14). Positive: t(11;14) (60%).",
+     [("del(17p)", False, None), ("t(4;14)", False, None), ("t(11;14)", True, 0.6)]),
+    ("del(17p)\tNot detected\nt(4;14)\tDetected", [("del(17p)", False, None), ("t(4;14)", True, None)]),
     ("IGH/MAF: no call; TP53 deletion not detected", [("del(17p)", False, None)]),
     ("Karyotype 46,XY,t(11;14)(q13;q32)[20]", [("t(11;14)", True, None)]),
 ])

@@ -31,6 +31,7 @@ class FishIndex:
     positive_strong: list[re.Pattern[str]]
     no_result_context: list[re.Pattern[str]]
     no_result: list[re.Pattern[str]]
+    clause_negative: list[re.Pattern[str]]
     gene_ids: dict[str, str]
     test: list[re.Pattern[str]]
 
@@ -55,6 +56,7 @@ def build_fish_index(knowledge: Knowledge) -> FishIndex:
         positive_strong=comp(doc.get("positive_strong")),
         no_result_context=comp(doc.get("no_result_context")),
         no_result=comp(doc.get("no_result")),
+        clause_negative=comp(doc.get("clause_negative")),
         gene_ids={k.upper(): str(as_dict(v).get("symbol", "")) for k, v in as_dict(doc.get("gene_ids")).items()},
         test=comp(doc.get("test_text")),
     )
@@ -90,6 +92,9 @@ def abnormalities_in(text: str, idx: FishIndex) -> list[str]:
 
 def polarity(segment: str, idx: FishIndex, allow_weak: bool = True) -> bool | None:
     """True detected, False documented negative, None no result stated."""
+    pct = [float(x.replace(",", ".")) for x in _PERCENT.findall(segment)]
+    if pct and all(p == 0 for p in pct):
+        return False  # "TP53 deletion: 0% of nuclei"
     m = _COPIES.search(segment)
     if m:
         try:
@@ -124,6 +129,8 @@ def parse_fish_text(text: str, knowledge: Knowledge) -> list[tuple[str, bool, fl
         info = [(abnormalities_in(s, idx), polarity(s, idx, weak_ok), s) for s in segs]
         if not any(a for a, _, _ in info):
             continue
+        if any(p.search(clause) for p in idx.clause_negative):
+            info = [(a, False, seg) for a, _, seg in info]
         pols = [p for _, p, _ in info if p is not None]
         clause_pol = pols[0] if pols and all(p == pols[0] for p in pols) else None
         for i, (abs_, pol, seg) in enumerate(info):
@@ -140,7 +147,7 @@ def parse_fish_text(text: str, knowledge: Knowledge) -> list[tuple[str, bool, fl
                 continue
             frac = None
             m = _PERCENT.search(seg)
-            if m and pol:
+            if m and pol is True:
                 try:
                     v = float(m.group(1).replace(",", "."))
                     if 0 <= v <= 100:
