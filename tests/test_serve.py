@@ -134,7 +134,9 @@ def _fresh_venv(tmp_path: Path) -> Path:
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", ".ci-venv", "data", "__pycache__",
                                                              "*.egg-info", "build", "dist", ".pytest_cache",
                                                              "node_modules", ".ruff_cache"))
-    pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(src)],
+    # --ignore-installed: pip must not "upgrade" (uninstall) the checkout's editable install, which it
+    # sees through the .pth above — that would break every later test that imports cds_service.
+    pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", str(src)],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert pip.returncode == 0, pip.stderr[-3000:]
     shutil.rmtree(src)
