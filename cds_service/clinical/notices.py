@@ -63,7 +63,9 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
         out.append(Notice("high-risk-cytogenetics", {"findings": ", ".join(hr) or "high-risk abnormality",
                                                      "dated": ""}))
     if state.short_response:
-        out.append(Notice("short-response", {"months": _fmt_months(state.last_response_months),
+        m = state.last_response_months
+        months_text = f"{_fmt_months(m)} months < 18" if m is not None else "under 18 months"
+        out.append(Notice("short-response", {"months": _fmt_months(m), "months_text": months_text,
                                              "progression": f", {_date(state.last_progression)}" if state.last_progression else ""}))
     if relapse:
         salvage = salvage_asct_status(state, rules)

@@ -6,6 +6,7 @@ reasons come from `cards/order_checks.yaml`; every card goes through `make_card`
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cds_service.clinical.model import ClinicalState
@@ -24,6 +25,7 @@ from cds_service.render.suggestions import (
     supportive_suggestions,
 )
 
+log = logging.getLogger(__name__)
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
 
 
@@ -88,6 +90,11 @@ def order_cards(
     if patient_id is None and record is not None:
         patient_id = record.patient_id
     findings = check_orders(state, drafts, knowledge, settings, hook, record=record)
-    cards = [finding_card(f, rules, patient_id, drafts) for f in findings]
+    cards = []
+    for f in findings:
+        try:
+            cards.append(finding_card(f, rules, patient_id, drafts))
+        except (KeyError, ValueError, TypeError, IndexError):  # one bad text must not cost the other cards
+            log.exception("finding card failed", extra={"ruleId": f"order/{f.code}"})
     cards.sort(key=lambda c: SEVERITY.get(c["indicator"], 3))
     return cards

@@ -6,6 +6,7 @@ Shapes only: the decisions come from `cds_service.clinical.options` / `notices`,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cds_service.clinical.model import ClinicalState
@@ -15,6 +16,7 @@ from cds_service.config import Settings
 from cds_service.knowledge.loader import Knowledge
 from cds_service.render.cards import MAX_SUMMARY, make_card
 
+log = logging.getLogger(__name__)
 TIER_TITLES = {"preferred": "Preferred", "other": "Other options", "if-unavailable": "If the above are unavailable"}
 
 
@@ -172,7 +174,11 @@ def patient_view_cards(state: ClinicalState, knowledge: Knowledge, settings: Set
     decision = rank_options(state, knowledge, settings)
     cards = [options_card(state, decision, rules)]
     for notice in decide_notices(state, knowledge, decision.setting):
-        card = notice_card(notice, rules)
+        try:
+            card = notice_card(notice, rules)
+        except (KeyError, ValueError, TypeError, IndexError):  # one bad text must not cost the other cards
+            log.exception("notice card failed", extra={"ruleId": f"notice/{notice.code}"})
+            continue
         if card is not None:
             cards.append(card)
     return cards
