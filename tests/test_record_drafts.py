@@ -95,3 +95,12 @@ def test_garbage_context():
     out = read_draft_orders({"draftOrders": bundle(mr("1", cc(text="Revlimid"))), "selections": "MedicationRequest/1"},
                             knowledge(), "order-select")
     assert out[0].selected and out[0].agents == ["lenalidomide"]
+
+
+def test_medication_by_full_url_in_the_draft_bundle():
+    ctx = {"draftOrders": {"resourceType": "Bundle", "entry": [
+        {"fullUrl": "urn:uuid:11111111-2222", "resource": {"resourceType": "Medication", "code": cc(text="Pomalyst 4 mg")}},
+        {"fullUrl": "urn:uuid:3333", "resource": {"resourceType": "MedicationRequest", "status": "draft",
+                                                   "medicationReference": {"reference": "urn:uuid:11111111-2222"}}}]}}
+    (o,) = read_draft_orders(ctx, knowledge(), "order-sign")
+    assert (o.ref, o.agents) == ("MedicationRequest/#0", ["pomalidomide"])

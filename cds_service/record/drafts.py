@@ -21,10 +21,10 @@ _MED_ORDER_TYPES = ("MedicationRequest", "MedicationOrder", "MedicationStatement
 _LAB_ORDER_TYPES = ("ServiceRequest", "ProcedureRequest", "DiagnosticOrder", "DiagnosticRequest", "Task")
 
 
-def _entries(draft: Any) -> tuple[list[dict], list[dict]]:
-    """(orders, contained Medication resources) from whatever `draftOrders` holds."""
+def _entries(draft: Any) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """(orders, (Medication, fullUrl) pairs) from whatever `draftOrders` holds."""
     orders: list[dict] = []
-    meds: list[dict] = []
+    meds: list[tuple[dict, str]] = []
     for item in as_list(draft):
         item = as_dict(item)
         if not item:
@@ -34,9 +34,15 @@ def _entries(draft: Any) -> tuple[list[dict], list[dict]]:
                 e = as_dict(e)
                 r = e.get("resource") if isinstance(e.get("resource"), dict) else (e if "resourceType" in e else None)
                 if isinstance(r, dict):
-                    (meds if r.get("resourceType") == "Medication" else orders).append(r)
+                    if r.get("resourceType") == "Medication":
+                        meds.append((r, as_str(e.get("fullUrl"))))
+                    else:
+                        orders.append(r)
         elif "resourceType" in item:
-            (meds if item.get("resourceType") == "Medication" else orders).append(item)
+            if item.get("resourceType") == "Medication":
+                meds.append((item, ""))
+            else:
+                orders.append(item)
     return orders, meds
 
 
@@ -52,8 +58,8 @@ def read_draft_orders(context: dict, knowledge: Knowledge, hook: str) -> list[Dr
         ctx = as_dict(context)
         orders, med_list = _entries(ctx.get("draftOrders"))
         meds = MedicationLookup()
-        for m in med_list:
-            meds.add(m)
+        for m, full_url in med_list:
+            meds.add(m, full_url)
         selections = _selections(ctx) if hook == "order-select" else None
         out: list[DraftOrder] = []
         for i, res in enumerate(orders):
