@@ -53,6 +53,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store.create_schema()
     runtime = Runtime(settings=settings, knowledge=knowledge, store=store)
 
+    if str(settings.raw.get("WARMUP", "true")).lower() not in ("0", "false", "no", "off"):
+        warm_up(settings, knowledge)
+
     app = Flask("cds_service")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -70,6 +73,36 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for optional in ("sandbox", "smart", "openapi"):
         _register_optional(app, optional)
     return app
+
+
+def warm_up(settings: Settings, knowledge: Knowledge) -> None:
+    """Run the shipped fixtures once so lookup indexes and validators exist before the first patient.
+
+    Under gunicorn's preload this happens in the master, so every worker starts warm (the first
+    call per worker otherwise costs ~300 ms). Nothing is audited; a failure only logs.
+    """
+    import orjson
+
+    from cds_service.hooks.registry import SERVICES
+    from cds_service.knowledge.loader import data_root
+    from cds_service.pipeline import HookError, run
+
+    by_hook = {s.hook: s.id for s in SERVICES.values()}
+    seen: set[str] = set()
+    for path in sorted((data_root() / "fixtures" / "patients").glob("*.json")):
+        try:
+            request = orjson.loads(path.read_bytes())
+            hook = request.get("hook")
+            if hook in seen or hook not in by_hook:
+                continue
+            run(by_hook[hook], request, settings, knowledge)
+            seen.add(hook)
+        except (HookError, OSError, ValueError):
+            continue
+        except Exception as exc:  # warm-up must never stop the service from starting
+            log.warning("warm-up request failed", extra={"error_type": type(exc).__name__})
+        if len(seen) == len(by_hook):
+            break
 
 
 def _register_optional(app: Flask, name: str) -> None:

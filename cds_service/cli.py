@@ -124,5 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["feedback-report"]:
+        # its options (--json, --database-url) belong to the report's own parser
+        from cds_service.store.report import feedback_report_main
+
+        return feedback_report_main(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)

@@ -34,8 +34,9 @@ log = logging.getLogger("cds_service.pipeline")
 class HookError(Exception):
     """A request the service cannot answer with cards; `status` is the HTTP status to send."""
 
-    def __init__(self, status: int, error: str, detail: str, operation_outcome: bool = False):
+    def __init__(self, status: int, error: str, detail: str, operation_outcome: bool = False, fetch_errors: int = 0):
         super().__init__(detail)
+        self.fetch_errors = fetch_errors
         self.status = status
         self.error = error
         self.detail = detail
@@ -107,7 +108,8 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
     try:
         gathered = gather(request, service.prefetch, settings)
     except DataUnavailable as exc:
-        raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True) from exc
+        raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True,
+                        fetch_errors=exc.fetch_errors) from exc
     timings["gather"] = (time.perf_counter() - mark) * 1000
     mark = time.perf_counter()
 

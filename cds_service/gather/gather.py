@@ -25,10 +25,11 @@ FALLBACK_QUERIES = {"medicationRequests": "MedicationOrder?patient={{context.pat
 class DataUnavailable(Exception):
     """The data needed cannot be had (→ 412 with an OperationOutcome)."""
 
-    def __init__(self, detail: str, missing: list[str]):
+    def __init__(self, detail: str, missing: list[str], fetch_errors: int = 0):
         super().__init__(detail)
         self.detail = detail
         self.missing = missing
+        self.fetch_errors = fetch_errors  # failed queries against the FHIR server, for the metrics
 
 
 @dataclass
@@ -168,5 +169,6 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
         needed.append("medications")
     if needed:
         how = "no fhirServer to fetch it from" if not server else "the FHIR server did not provide it"
-        raise DataUnavailable(f"prefetch missing for {', '.join(needed)} and {how}", result.missing)
+        raise DataUnavailable(f"prefetch missing for {', '.join(needed)} and {how}", result.missing,
+                              fetch_errors=len(result.problems) if server else 0)
     return result

@@ -20,6 +20,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 from jsonschema import Draft202012Validator
 
+from cds_service import metrics
 from cds_service.hooks.registry import SERVICES
 
 log = logging.getLogger("cds_service.feedback")
@@ -122,5 +123,7 @@ def post_feedback(service_id: str) -> Response:
     except Exception as exc:  # the store is down: say so, without internals
         log.error("feedback write failed", extra={"service": service_id, "error_type": type(exc).__name__})
         return _error(503, "store unavailable", "feedback could not be stored; retry later")
+    for item in items:
+        metrics.observe_feedback(service_id, str(item.get("outcome")))
     log.info("feedback stored", extra={"service": service_id, "status": 200, "count": stored})
     return Response(b"{}", status=200, mimetype="application/json")

@@ -42,6 +42,8 @@ def invoke(service_id: str) -> Response:
         body = parse_json_body()
         result = run(service_id, body, runtime.settings, runtime.knowledge, base_url=request.host_url)
     except HookError as exc:
+        if exc.fetch_errors:
+            metrics.observe_fetch(label, time.perf_counter() - started, exc.fetch_errors)
         metrics.observe_hook(label, exc.status, time.perf_counter() - started)
         log.info("hook refused", extra={"service": label, "status": exc.status, "error": exc.error})
         return error_response(exc.status, exc.error, exc.detail, extra=exc.body() if exc.operation_outcome else None)

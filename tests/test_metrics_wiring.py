@@ -1,0 +1,33 @@
+"""The counters an operator alerts on move when the thing they count happens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client import REGISTRY
+
+from tests.builders import hook_request, len_refractory_patient
+from tests.fhir_server import FhirTestServer
+
+
+def _value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_feedback_outcomes_are_counted(client, call_service):
+    resp = call_service("mm-next-line", hook_request("patient-view", len_refractory_patient()))
+    card = resp.get_json()["cards"][0]
+    before = _value("mmcds_feedback_total", service="mm-next-line", outcome="overridden")
+    fb = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                        "outcomeTimestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}]}
+    assert client.post("/cds-services/mm-next-line/feedback", json=fb).status_code == 200
+    assert _value("mmcds_feedback_total", service="mm-next-line", outcome="overridden") == before + 1
+
+
+def test_fhir_errors_are_counted_when_the_call_ends_in_412(call_service):
+    before = _value("mmcds_fhir_fetch_errors_total", service="mm-next-line")
+    with FhirTestServer([], fail="500") as srv:
+        body = hook_request("patient-view", None)
+        body["fhirServer"] = srv.base_url
+        assert call_service("mm-next-line", body).status_code == 412
+    assert _value("mmcds_fhir_fetch_errors_total", service="mm-next-line") > before
