@@ -412,3 +412,11 @@ def test_reason_code_naming_the_relapse_treated_is_not_a_stop_for_progression():
     got = {m.source: m.stop_reason for m in rec.medications}
     assert got == {"MedicationRequest/k": "completed", "MedicationRequest/p": "unknown", "MedicationStatement/s": "progression"}
     assert [p.source for p in rec.progressions] == ["MedicationStatement/s"]
+
+
+def test_termination_reason_extension():
+    rec = record({"resourceType": "MedicationStatement", "id": "s", "status": "stopped",
+                  "medicationCodeableConcept": cc(text="daratumumab"), "effectivePeriod": {"start": "2022-01-01", "end": "2023-01-01"},
+                  "extension": [{"url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-treatment-termination-reason",
+                                 "valueCodeableConcept": cc("266721009", SNOMED)}]})
+    assert rec.medications[0].stop_reason == "progression"

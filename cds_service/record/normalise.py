@@ -176,6 +176,19 @@ def _dosage_dates(dosages: list[dict]) -> tuple[date | None, date | None]:
     return (min(starts) if starts else None), (max(ends) if ends else None)
 
 
+def _termination_extensions(res: dict) -> list[Any]:
+    """Stop reasons carried in an extension (mCODE STU1/2 treatment-termination-reason and look-alikes)."""
+    out: list[Any] = []
+    for ext in as_list(res.get("extension")):
+        ext = as_dict(ext)
+        url = as_str(ext.get("url")).lower().replace("-", "").replace("_", "")
+        if "reason" in url and ("termination" in url or "stop" in url or "discontinu" in url or "statusreason" in url):
+            for key in ("valueCodeableConcept", "valueString", "valueCoding"):
+                if ext.get(key):
+                    out.append(ext[key])
+    return out
+
+
 def _notes_text(res: dict) -> str:
     return " ".join(as_str(as_dict(n).get("text")) for n in as_list(res.get("note")))
 
@@ -247,7 +260,8 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
 
     # Why it stopped: statusReason / reasonEnded first (any reason counts), then reasonCode and
     # notes only when they state progression, toxicity or completion.
-    reason_concepts = as_list(res.get("statusReason")) + as_list(res.get("reasonEnded"))
+    reason_concepts = (as_list(res.get("statusReason")) + as_list(res.get("reasonEnded"))
+                       + as_list(res.get("statusReasonCodeableConcept")) + _termination_extensions(res))
     stop_reason, stop_text = (None, "")
     if reason_concepts:
         stop_reason, stop_text = classify_reason(reason_concepts, knowledge, allow_other=True)
