@@ -67,6 +67,12 @@ def parse_date(value: Any, end: bool = False) -> date | None:
         return value
     if not isinstance(value, str):
         return None
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit():
+        try:  # fast path: a full date or dateTime, the usual case
+            d = date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+            return d if 1800 <= d.year <= 2200 else None
+        except ValueError:
+            pass  # odd shapes ("2023-04-5T..."): the general reader below decides
     m = _DATE_RE.match(value)
     if not m:
         return None
