@@ -1822,10 +1822,10 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
                                         "denominator": {"value": 1, "unit": "capsule"}}}]}
     v.includes["medicationRequests"].append(med)
     start = d("2023-11-06")
-    for i in range(33):
+    for i in range(36):  # 36 cycles: the last one (2026-07-09..29) covers the progression
         cs, ce = start + timedelta(days=28 * i), start + timedelta(days=28 * i + 20)
         v.res["medicationRequests"].append({
-            "resourceType": "MedicationRequest", "id": v.nid("mr"), "status": "completed" if i < 32 else "stopped",
+            "resourceType": "MedicationRequest", "id": v.nid("mr"), "status": "completed" if i < 35 else "stopped",
             "intent": "order", "medicationReference": {"reference": "Medication/vg-p38-med-oral-chemo"},
             "subject": v.subject, "authoredOn": iso(cs - timedelta(days=3)),
             "dosageInstruction": [{"text": "10 mg PO days 1-21 (maintenance)",
