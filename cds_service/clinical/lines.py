@@ -13,9 +13,10 @@ Operational decisions (each a reading of the IMWG text, kept in one place so it 
   anti-myeloma agent (treatment-free interval).
 - Not a new line: agents started within 35 days of the line start (regimen assembled over the
   first cycle), dropping agents, resuming an agent of the line after a holiday, a planned ASCT
-  (incl. a tandem within 6 months), and maintenance / consolidation: after an ASCT, agents of the
-  line or the usual maintenance agents (lenalidomide, thalidomide, bortezomib, ixazomib) started
-  ≤ ~6 months after it; without ASCT, a proper subset of the line's agents made of maintenance
+  (incl. a tandem within 6 months), and maintenance / consolidation: after an ASCT, any agent
+  started ≤ ~6 months after it (agents of the line and the usual maintenance drugs count as
+  maintenance; others, e.g. KRd after VRd induction, as planned consolidation) unless an agent
+  of the line had stopped for toxicity (then a substitution, a new line); without ASCT, a proper subset of the line's agents made of maintenance
   drugs (or an anti-CD38) restarted alone ≤ ~6 months after induction (restarting the whole
   regimen is retreatment, a new line) — in both cases only with no progression between.
 - A single agent continuing > 60 days after all the other agents of its line stopped is
@@ -281,6 +282,14 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
         )
         if prog is None and after_asct and (c.agent in line_agents or c.agent in MAINTENANCE_AGENTS):
             join(cur, c, maintenance=True)
+            continue
+        if prog is None and after_asct and not any(
+            o.stop_reason == "toxicity" and not o.conditioning for o in cur.courses
+        ):
+            # planned post-ASCT consolidation with another agent (VRd -> ASCT -> KRd consolidation,
+            # isatuximab added to maintenance): IMWG's "planned sequential therapy", still one line.
+            # A substitution for toxicity stays a new line (CLINICAL_LOGIC §1).
+            join(cur, c)
             continue
         others_active = any(o.end >= c.start and not o.conditioning for o in cur.courses)
         # what restarts together with c: maintenance is a proper subset of the line's agents made of
