@@ -83,7 +83,7 @@ def wrk_available() -> bool:
 
 
 def run_wrk(url: str, body: bytes, clients: int, duration_s: float, threads: int = 2,
-            timeout_s: float = 5.0) -> LoadResult:
+            timeout_s: float = 30.0) -> LoadResult:
     """`wrk -c clients` for `duration_s` seconds POSTing `body`; latencies from wrk's HDR histogram."""
     threads = max(1, min(threads, clients))
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
@@ -171,7 +171,7 @@ def _worker_process(url: str, body: bytes, threads: int, start_at: float, durati
 
 
 def run_python(url: str, body: bytes, clients: int, duration_s: float, processes: int | None = None,
-               timeout_s: float = 5.0) -> LoadResult:
+               timeout_s: float = 30.0) -> LoadResult:
     """Keep `clients` requests in flight from `processes` processes (default: up to 2, one per core)."""
     processes = max(1, min(clients, processes or min(2, os.cpu_count() or 1)))
     per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
