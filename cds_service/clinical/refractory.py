@@ -11,6 +11,8 @@ Operational decisions:
   the last dose (or any time while the course is ongoing) — whatever the stop reason.
 - A course stopped with reason "progression" (no response / progression on it) is refractory
   even when no separate progression date was charted.
+- A finished course of >= 8 weeks whose serum M-protein never fell by 25 % from a measurable
+  baseline (< minimal response, IMWG "nonresponsive") is refractory (course_nonresponse).
 - Without a progression date nothing is refractory: the agent stays "exposed" and, when the chart
   suggests an undated progression (stop without reason followed by new therapy), the missing
   evidence is listed in `state.missing`.
@@ -22,8 +24,13 @@ from datetime import date, timedelta
 
 from cds_service.clinical.lines import MIN_ON_TREATMENT_DAYS, Course
 from cds_service.clinical.model import CLASS_AGENTS, AgentEvidence, ClassStatus
+from cds_service.clinical.progression import _to_g_dl
+from cds_service.record.model import LabValue
 
 REFRACTORY_DAYS = 60
+MEASURABLE_G_DL = 1.0  # IMWG measurable serum M-protein
+MR_REDUCTION = 0.25  # minimal response = >= 25 % reduction of serum M-protein
+NONRESPONSE_MIN_DAYS = 56  # at least two cycles before nonresponse is judged
 LEN_WINDOW_DAYS = 183  # "6 months" of seed 003
 
 
@@ -45,12 +52,39 @@ def course_progression(c: Course, episode_dates: list[date]) -> date | None:
     return None
 
 
+def course_nonresponse(c: Course, m_protein: list[LabValue] | None) -> str | None:
+    """Failure to reach minimal response on a finished course (IMWG nonresponsive = < MR), from serum
+    M-protein: measurable baseline (>= 1 g/dL, latest value from 60 days before to 7 days after the
+    start), >= 2 values on treatment (from day 28 to 14 days after the last dose) over a course of
+    >= 8 weeks, and the best of them still above 75 % of baseline. Ongoing courses are not judged
+    (a response may still come); without measurable M-protein nothing is inferred."""
+    if not m_protein or c.ongoing or c.conditioning or (c.end - c.start).days < NONRESPONSE_MIN_DAYS:
+        return None
+    vals: list[tuple[date, float]] = []
+    for v in m_protein:
+        if isinstance(v, LabValue) and isinstance(v.date, date):
+            g = _to_g_dl(v)
+            if g is not None:
+                vals.append((v.date, g))
+    vals.sort()
+    base = [(d, g) for d, g in vals if c.start - timedelta(days=60) <= d <= c.start + timedelta(days=7)]
+    on = [g for d, g in vals if c.start + timedelta(days=28) <= d <= c.end + timedelta(days=14)]
+    if not base or len(on) < 2 or base[-1][1] < MEASURABLE_G_DL:
+        return None
+    b0, best = base[-1][1], min(on)
+    if best > (1 - MR_REDUCTION) * b0:
+        return (f"no minimal response on {c.agent} ({_lines_txt(c)}): serum M-protein {b0:g} g/dL at start, "
+                f"best {best:g} g/dL on treatment ({round(100 * (b0 - best) / b0)} % reduction < 25 %)")
+    return None
+
+
 def agent_evidence(
     courses: list[Course],
     undated_agents: list[str],
     episode_dates: list[date],
     as_of: date,
     missing: list[str],
+    m_protein: list[LabValue] | None = None,
 ) -> dict[str, AgentEvidence]:
     """One AgentEvidence per received agent (steroids excluded)."""
     by_agent: dict[str, list[Course]] = {}
@@ -84,6 +118,8 @@ def agent_evidence(
                     c.end if c.end_known else None,
                     f"{agent} stopped on {_d(c.end)} for progression / no response{txt} ({_lines_txt(c)})",
                 )
+            elif (nr := course_nonresponse(c, m_protein)) is not None:
+                refractory = (c, None, nr)
         last = cs[-1]
         ongoing = any(c.ongoing for c in cs)
         lines = sorted({n for c in cs for n in c.lines})

@@ -16,13 +16,21 @@ State-level decisions:
   with bortezomib and an alkylator (not ASCT conditioning) → "with-bortezomib-alkylator";
   any other anti-CD38 regimen → "other"; None without anti-CD38 in line 1.
 - PCL / extramedullary / neuropathy: an active Condition of that kind.
+- Broad cytotoxics ending > 1 year before the earliest myeloma onset are another disease's
+  treatment; progression events dated after as_of are ignored.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from cds_service.clinical.lines import MIN_ON_TREATMENT_DAYS, build_courses, finalize_lines, segment_lines
+from cds_service.clinical.lines import (
+    MIN_ON_TREATMENT_DAYS,
+    Course,
+    build_courses,
+    finalize_lines,
+    segment_lines,
+)
 from cds_service.clinical.model import ClinicalState, TherapyLine
 from cds_service.clinical.progression import all_progression_events, episodes
 from cds_service.clinical.refractory import (
@@ -38,6 +46,12 @@ from cds_service.record.model import ConditionFact, PatientRecord
 SHORT_RESPONSE_MONTHS = 18  # seed 002: responses < 18 months indicate high-risk disease
 DAYS_PER_MONTH = 30.4375
 ALKYLATORS = frozenset({"melphalan", "cyclophosphamide", "bendamustine"})
+# cytotoxics used for many other diseases; given long before the myeloma diagnosis they treated
+# something else (CLINICAL_LOGIC §1 counts lines of myeloma therapy only)
+NON_SPECIFIC_CHEMO = frozenset({"doxorubicin", "cyclophosphamide", "cisplatin", "etoposide", "bendamustine",
+                                "melphalan"})
+MYELOMA_KINDS = frozenset({"multiple-myeloma", "plasma-cell-leukemia", "extramedullary"})
+PRE_DIAGNOSIS_DAYS = 365
 
 
 def derive_state(record: PatientRecord, as_of: date) -> ClinicalState:
@@ -73,14 +87,36 @@ def frontline_anti_cd38_type(first: TherapyLine | None) -> str | None:
     return "other"
 
 
+def _drop_pre_diagnosis_chemo(courses: list[Course], conditions: list[ConditionFact],
+                              missing: list[str]) -> list[Course]:
+    """Broad cytotoxics (doxorubicin, cyclophosphamide...) that ended more than a year before the
+    myeloma diagnosis treated something else (e.g. AC for breast cancer): not a myeloma line.
+
+    Only non-myeloma-specific agents are dropped: an IMiD / PI / anti-CD38 dated before the charted
+    onset more likely means the onset date is late (problem list entered after transfer of care).
+    """
+    onsets = [c.onset for c in conditions if c.kind in MYELOMA_KINDS and isinstance(c.onset, date)]
+    if not onsets:
+        return courses
+    cutoff = min(onsets) - timedelta(days=PRE_DIAGNOSIS_DAYS)
+    keep = [c for c in courses if not (c.agent in NON_SPECIFIC_CHEMO and c.end < cutoff)]
+    for c in courses:
+        if c not in keep:
+            missing.append(f"{c.agent} {c.start.isoformat()}–{c.end.isoformat()} predates the myeloma diagnosis "
+                           f"by over a year: not counted as myeloma therapy")
+    return keep
+
+
 def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
     st = ClinicalState(multiple_myeloma=True, as_of=as_of)
     missing: list[str] = []
     conditions = [c for c in (record.conditions or []) if isinstance(c, ConditionFact)]
 
     courses, steroids, undated = build_courses(record.medications or [], as_of)
-    # progression episodes (charted + computed), one date per episode
-    events = all_progression_events(record, [c.start for c in courses])
+    courses = _drop_pre_diagnosis_chemo(courses, conditions, missing)
+    # progression episodes (charted + computed), one date per episode; an event dated after as_of
+    # has not happened yet at the time of the assessment (a mis-dated or future entry)
+    events = [e for e in all_progression_events(record, [c.start for c in courses]) if e.date <= as_of]
     eps = episodes(events)
     episode_dates = [e[0].date for e in eps]
     st.progression_events = events
@@ -97,7 +133,7 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
             else "anti-myeloma therapy recorded without usable dates: lines of therapy cannot be built"
         )
 
-    st.agents = agent_evidence(courses, undated, episode_dates, as_of, missing)
+    st.agents = agent_evidence(courses, undated, episode_dates, as_of, missing, record.m_protein or [])
     st.classes = class_states(st.agents)
     cls = st.classes
     st.double_refractory = cls["IMiD"] == "refractory" and cls["PI"] == "refractory"

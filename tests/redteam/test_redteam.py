@@ -1334,6 +1334,107 @@ def r45() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 20. labs and dates, more edges
+_progression_variant("r46a-single-mprotein-spike-then-back", _mprot(
+    # one qualifying value followed by values back at baseline: IMWG needs 2 consecutive assessments
+    [("2024-06-01", 0.5), ("2025-06-01", 0.5), ("2026-08-01", 1.2), ("2026-09-01", 0.5), ("2026-10-01", 0.5)],
+    "g/dL"), RD_NOT_RELAPSED)
+_progression_variant("r46b-progression-dated-after-as-of", lambda p: p.disease_status("2027-01-05"),
+                     RD_NOT_RELAPSED)
+_progression_variant("r46c-disease-status-effective-period", lambda p: p.add({
+    "resourceType": "Observation", "status": "final", "code": {"coding": [{"system": b.LOINC, "code": "97509-4"}]},
+    "effectivePeriod": {"start": "2026-09-03"},
+    "valueCodeableConcept": {"coding": [{"system": b.SNOMED, "code": "271299001"}]}}), RD_REFRACTORY)
+_progression_variant("r46d-disease-status-issued-only", lambda p: p.add({
+    "resourceType": "Observation", "status": "amended", "code": {"coding": [{"system": b.LOINC, "code": "97509-4"}]},
+    "issued": "2026-09-03T14:00:00+02:00",
+    "valueCodeableConcept": {"coding": [{"system": b.SNOMED, "code": "271299001"}]}}), RD_REFRACTORY)
+
+
+@case("r47-pd-date-is-first-qualifying-value", {
+    # Rd completed 2026-07-01 (no reason). M-protein nadir 0.2; 2026-08-20 0.9 (first qualifying, 50 days
+    # after the last dose), confirmed 2026-09-25: IMWG dates PD at the first -> within 60 days -> refractory
+    "state": {"agents": {"lenalidomide": "refractory", "dexamethasone": "refractory"}},
+    "setting": "first-relapse-len-refractory",
+})
+def r47() -> dict[str, Any]:
+    p = b.Patient("rt47", birth="1958-02-11")
+    p.myeloma(onset="2023-12-01")
+    p.statement(b.rx("lenalidomide"), "2024-01-10", "2026-07-01", status="completed")
+    p.statement(b.rx("dexamethasone"), "2024-01-10", "2026-07-01", status="completed")
+    for day, v in (("2024-06-01", 0.4), ("2025-06-01", 0.2), ("2026-06-01", 0.2), ("2026-08-20", 0.9),
+                   ("2026-09-25", 1.1)):
+        p.m_protein(day, v)
+    return p.cds_request()
+
+
+@case("r48-less-than-mr-by-mprotein-only", {
+    # VRd x4 with M-protein 3.0 -> 2.7 (-10 %, below minimal response) then switch to DKd, no stop reason:
+    # "failure to reach at least minimal response on it also counts" (§1) -> refractory
+    "state": {"agents": {"bortezomib": "refractory", "lenalidomide": "refractory", "dexamethasone": "refractory",
+                         "daratumumab": "exposed", "carfilzomib": "exposed"},
+              "doubleRefractory": True},
+})
+def r48() -> dict[str, Any]:
+    p = b.Patient("rt48", birth="1966-06-16", gender="male")
+    p.myeloma(onset="2026-01-05")
+    for c in range(4):
+        s = add_days("2026-01-10", 21 * c)
+        for med in (b.rx("bortezomib"), b.rx("lenalidomide"), b.rx("dexamethasone")):
+            p.request(med, s, bounds=(s, add_days(s, 13)))
+    for day, v in (("2026-01-08", 3.0), ("2026-02-20", 2.8), ("2026-03-30", 2.7)):
+        p.m_protein(day, v)
+    for c in range(6):
+        s = add_days("2026-04-20", 28 * c)
+        for med in (b.rx("1721954"), b.rx("carfilzomib"), b.rx("dexamethasone")):
+            p.request(med, s, status="active" if c == 5 else "completed", bounds=(s, add_days(s, 27)))
+    p.m_protein("2026-08-01", 1.0)
+    p.m_protein("2026-10-01", 0.5)
+    return p.cds_request()
+
+
+@case("r49-fish-without-t1114-probe", {
+    # FISH tested only TP53 and 1q: t(11;14) was not tested -> t11_14 unknown (null), not false (§1)
+    "state": {"cytogenetics": {"tested": True, "findings": [], "t11_14": None}},
+})
+def r49() -> dict[str, Any]:
+    p = _rd_story("rt49")
+    p.disease_status("2026-09-03")
+    p.fish_report("2023-12-05", "FISH (limited panel): TP53 (17p13.1) deletion not detected. 1q21 (CKS1B) gain "
+                                "not detected.")
+    return p.cds_request()
+
+
+order_case("o26-venetoclax-fish-without-t1114-probe", {
+    "findings_include": [{"code": "venetoclax-t11-14-unknown", "agents": ["venetoclax"]}],
+    "findings_exclude": ["venetoclax-without-t11-14"]},
+    patient=lambda pid: _len_refractory(pid, fish="FISH (limited panel): TP53 (17p13.1) deletion not detected. "
+                                                  "1q21 (CKS1B) gain not detected."),
+    drafts=lambda pid: [D(pid, "d-ven", b.rx("venetoclax"))])
+
+
+@case("r50-other-cancer-chemo-before-myeloma-not-a-line", {
+    # AC (doxorubicin + cyclophosphamide) for breast cancer 2012, 11 years before the myeloma diagnosis,
+    # is not a myeloma line: Rd 2023 -> PD on it 2026 = first relapse, 1 prior line (§1)
+    "state": {"priorLines": 1},
+    "setting": "first-relapse-len-refractory",
+})
+def r50() -> dict[str, Any]:
+    p = b.Patient("rt50", birth="1958-02-11")
+    p.add({"resourceType": "Condition", "code": {"text": "Malignant neoplasm of left breast"},
+           "clinicalStatus": {"coding": [{"system": b.COND_CLINICAL, "code": "resolved"}]},
+           "onsetDateTime": "2012-02-01", "abatementDateTime": "2013-01-01"})
+    for c in range(4):
+        s = add_days("2012-03-01", 21 * c)
+        p.administration(b.rx("doxorubicin"), when=s, reasonCode=[{"text": "Breast cancer"}])
+        p.administration(b.rx("cyclophosphamide"), when=s, reasonCode=[{"text": "Breast cancer"}])
+    p.myeloma(onset="2023-12-01")
+    p.statement(b.rx("lenalidomide"), "2024-01-10", None, status="active")
+    p.statement(b.rx("dexamethasone"), "2024-01-10", None, status="active")
+    p.disease_status("2026-09-03")
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
