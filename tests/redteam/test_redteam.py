@@ -1435,6 +1435,174 @@ def r50() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 21. options and notices (§2)
+@case("r51-t1114-len-refractory-pi-sensitive-venvd", {
+    # §2 modifier: t(11;14) with lenalidomide-refractory, PI-sensitive disease -> VenVd is an option
+    "state": {"cytogenetics": {"t11_14": True}},
+    "options_include": ["VenVd"],
+    "preferred_exclude": ["DRd"],
+})
+def r51() -> dict[str, Any]:
+    p = _len_refractory("rt51", fish="IGH/CCND1 t(11;14) DETECTED in 70% of nuclei. TP53 deletion not detected.")
+    return p.cds_request()
+
+
+@case("r52-no-t1114-never-venvd", {
+    # §2: without t(11;14) VenVd is harmful (BELLINI OS HR 3.13) - never suggested
+    "options_exclude": ["VenVd"], "preferred_exclude": ["VenVd"],
+})
+def r52() -> dict[str, Any]:
+    return _len_refractory("rt52", fish="IGH/CCND1 t(11;14) not detected. TP53 deletion not detected.").cds_request()
+
+
+@case("r53-after-dvmp-frail-over-75", {
+    # §2 C after D-VMP (daratumumab-refractory, lenalidomide-naive), frail / > 75: Rd, IRd or EloRd (003);
+    # no daratumumab regimen preferred
+    # VMP x9 ended 2024-03 (> 60 days before PD): bortezomib / melphalan exposed; dara continued -> refractory
+    "state": {"agents": {"daratumumab": "refractory", "bortezomib": "exposed", "melphalan": "exposed",
+                         "prednisone": "exposed"},
+              "classes": {"IMiD": "naive", "PI": "exposed", "anti-CD38": "refractory"}, "frail": True},
+    "setting": "first-relapse-after-anti-cd38",
+    "options_include": ["IRd"],
+    "preferred_exclude": ["DRd", "DKd", "DVd", "DPd", "IsaKd", "IsaPd", "VMP", "Vd", "PVd"],
+})
+def r53() -> dict[str, Any]:
+    p = b.Patient("rt53", birth="1944-04-04")
+    p.myeloma(onset="2023-01-01")
+    for c in range(9):
+        s = add_days("2023-01-15", 42 * c)
+        p.administration(b.rx("1721954"), when=s)
+        p.administration(b.rx("bortezomib"), when=s)
+        p.request(b.rx("melphalan"), s, bounds=(s, add_days(s, 3)))
+        p.request(b.rx("prednisone"), s, bounds=(s, add_days(s, 3)))
+    d = add_days("2023-01-15", 42 * 9)
+    while d < "2026-09-01":
+        p.administration(b.rx("1721954"), when=d)
+        d = add_days(d, 28)
+    p.disease_status("2026-09-10")
+    p.ecog("2026-09-10", 2)
+    return p.cds_request()
+
+
+@case("r54-tcr-options-car-t-and-notices", {
+    # §2 E: TCR -> BCMA CAR-T preferred (CAR_T_AVAILABLE default true); clinical-trial notice
+    "setting": "triple-class-refractory",
+    "preferred_include": ["cilta-cel"],
+    "notices_include": ["clinical-trial"],
+    "preferred_exclude": ["DKd", "IsaKd", "KPd", "DPd", "IsaPd"],
+})
+def r54() -> dict[str, Any]:
+    p = b.Patient("rt54", birth="1960-04-04")
+    p.myeloma(onset="2020-01-01")
+    for txt in ("bortezomib", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(txt), "2020-01-15", "2023-01-01", status="stopped", reason_text="progression")
+    p.disease_status("2023-01-01")
+    for txt in ("1721954", "carfilzomib", "dexamethasone"):
+        p.statement(b.rx(txt), "2023-01-15", "2026-09-01", status="stopped", reason_text="progression")
+    p.disease_status("2026-09-01")
+    return p.cds_request()
+
+
+@case("r55-short-response-high-risk-notices", {
+    # line 2 started 2025-12-01, PD 2026-09-15 = 9.5 months < 18 -> short response (002);
+    # del(17p) at relapse -> high-risk notice
+    "state": {"cytogenetics": {"highRisk": True, "findings": ["del(17p)"]}},
+    "notices_include": ["short-response", "high-risk-cytogenetics"],
+})
+def r55() -> dict[str, Any]:
+    p = b.Patient("rt55", birth="1963-03-03")
+    p.myeloma(onset="2020-01-01")
+    for txt in ("bortezomib", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(txt), "2020-01-15", "2020-07-15")
+    p.disease_status("2025-11-15")
+    for txt in ("1721954", "pomalidomide", "dexamethasone"):
+        p.statement(b.rx(txt), "2025-12-01", None, status="active")
+    p.disease_status("2026-09-15")
+    p.fish_report("2026-09-20", "17p13.1 (TP53) deletion detected in 45% of plasma cells.")
+    return p.cds_request()
+
+
+@case("r56-pi-refractory-later-relapse-imid-mab", {
+    # §2 D: PI-refractory (not IMiD-refractory) at later relapse -> IMiD-based with a mAb: DRd / DPd listed
+    "state": {"classes": {"IMiD": "exposed", "PI": "refractory", "anti-CD38": "naive"}, "priorLines": 2},
+    "setting": "later-relapse",
+    "options_include": ["DRd", "DPd"],
+    "preferred_exclude": ["Kd", "DKd", "DVd", "Vd", "IsaKd", "KPd"],
+})
+def r56() -> dict[str, Any]:
+    p = b.Patient("rt56", birth="1963-03-03")
+    p.myeloma(onset="2020-01-01")
+    for txt in ("bortezomib", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(txt), "2020-01-15", "2020-07-15")
+    p.disease_status("2023-01-10")
+    for txt in ("carfilzomib", "dexamethasone"):
+        p.statement(b.rx(txt), "2023-01-20", "2026-09-01", status="stopped", reason_text="progressive disease")
+    p.disease_status("2026-09-01")
+    return p.cds_request()
+
+
+@case("r57-pcl-aggressive-vdt-pace", {
+    # §2 modifier: PCL -> aggressive cytotoxic approach (VDT-PACE) and restage
+    "state": {"plasmaCellLeukemia": True},
+    "options_include": ["VDT-PACE"],
+    "notices_include": ["plasma-cell-leukemia"],
+})
+def r57() -> dict[str, Any]:
+    p = _len_refractory("rt57")
+    p.condition("C90.12", display="Plasma cell leukemia in relapse", onset="2026-09-03")
+    return p.cds_request()
+
+
+# ====================================================== 22. coding-system variants
+def _dx_variant(pid: str, cond: dict[str, Any]) -> dict[str, Any]:
+    p = b.Patient(pid, birth="1958-02-11")
+    p.add({"resourceType": "Condition", **cond,
+           "clinicalStatus": {"coding": [{"system": b.COND_CLINICAL, "code": "active"}]},
+           "onsetDateTime": "2023-12-01"})
+    p.statement(b.rx("lenalidomide"), "2024-01-10", None, status="active")
+    p.statement(b.rx("dexamethasone"), "2024-01-10", None, status="active")
+    p.disease_status("2026-09-03")
+    return p.cds_request()
+
+
+for _n, _cond in (
+    # ICD-10-CM code without its dot, as many extracts carry it
+    ("r58a-icd10cm-no-dot", {"code": {"coding": [{"system": b.ICD10, "code": "C9000"}]}}),
+    # WHO ICD-10 (international EHRs): C90.0 Multiple myeloma (terminology.md §2a category C90.0)
+    ("r58b-who-icd10-c900", {"code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "C90.0",
+                                                  "display": "Multiple myeloma"}]}}),
+    # Epic problem-list display with "(HCC)" and a local code only
+    ("r58c-epic-text-hcc", {"code": {"coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.696871",
+                                                 "code": "123456", "display": "Multiple myeloma (HCC)"}],
+                                     "text": "Multiple myeloma not having achieved remission (HCC)"}}),
+):
+    CASES.append(Case(_n, (lambda n=_n, c=_cond: _dx_variant(n.split("-")[0], c)), copy.deepcopy(RD_REFRACTORY)))
+
+
+_progression_variant("r59-mspike-local-lab-code", lambda p: [p.observation(
+    {"coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.768282", "code": "1558", "display": "M-SPIKE"}],
+     "text": "M-Spike"}, day, valueQuantity={"value": v, "unit": "gm/dL"})
+    for day, v in (("2024-06-01", 0.4), ("2025-06-01", 0.4), ("2026-08-01", 1.1), ("2026-09-01", 1.3))],
+    RD_REFRACTORY)
+
+
+@case("r60-medication-reference-display-only", {
+    # medicationReference that cannot be resolved but carries a display: read the display (issue 3:
+    # "an unknown code falls back to its display/text")
+    **copy.deepcopy(RD_REFRACTORY),
+})
+def r60() -> dict[str, Any]:
+    p = b.Patient("rt60", birth="1958-02-11")
+    p.myeloma(onset="2023-12-01")
+    p.add({"resourceType": "MedicationStatement", "status": "active",
+           "medicationReference": {"reference": "Medication/not-on-server-1", "display": "lenalidomide 10 mg capsule"},
+           "effectivePeriod": {"start": "2024-01-10"}})
+    p.add({"resourceType": "MedicationStatement", "status": "active",
+           "medicationReference": {"display": "DEXAMETHASONE 4 MG TABLET"}, "effectivePeriod": {"start": "2024-01-10"}})
+    p.disease_status("2026-09-03")
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
