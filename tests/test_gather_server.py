@@ -33,8 +33,9 @@ def test_all_queries_run_in_parallel_one_round_trip():
         elapsed = time.monotonic() - started
     assert sorted(result.fetched) == sorted(PREFETCH)
     assert result.fhir_calls == len(PREFETCH)
-    # eight queries at 200 ms each: parallel ≈ one round trip, sequential would be 1.6 s
-    assert elapsed < 0.2 * 4
+    # eight queries at 200 ms each: sequential would take 1.6 s; parallel is about one round trip.
+    # The bound is loose on purpose (a busy machine): it only has to rule out one-by-one fetching.
+    assert elapsed < 0.2 * len(PREFETCH) * 0.75
 
 
 def test_bearer_token_is_sent_and_required():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 import pytest
@@ -49,21 +48,12 @@ def test_synthea_chemo_and_common_drugs_are_not_mis_mapped(patients):
     assert not rec.transplants  # no hematocrit "HCT" or kidney transplant read as a stem-cell transplant
 
 
-def test_build_record_cost_is_linear_and_small(patients):
+def test_doubled_record_reads_twice_the_resources(patients):
+    """Speed and linear growth are measured in bench/ (growth by record size); here only that a record
+    twice as long is read completely, with nothing dropped or merged away."""
     biggest = max(patients.values(), key=len)
-    build_record(biggest, AS_OF, knowledge())  # warm the indexes
-    runs = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        build_record(biggest, AS_OF, knowledge())
-        runs.append(time.perf_counter() - t0)
-    per_1000 = min(runs) / len(biggest) * 1000
-    # Very generous bound (shared, loaded CI machines); measured ~13 ms per 1000 resources on an idle 2-core box.
-    assert per_1000 < 0.250, f"{per_1000 * 1000:.1f} ms per 1000 resources"
+    single = build_record(biggest, AS_OF, knowledge())
     doubled = [dict(r, id=f"{r.get('id')}-copy") for r in biggest] + biggest
-    t_double = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        build_record(doubled, AS_OF, knowledge())
-        t_double.append(time.perf_counter() - t0)
-    assert min(t_double) < min(runs) * 4  # linear, not quadratic
+    twice = build_record(doubled, AS_OF, knowledge())
+    assert len(twice.medications) == 2 * len(single.medications)
+    assert len(twice.conditions) == 2 * len(single.conditions)
