@@ -121,12 +121,28 @@ def _medication_progressions(meds: list[MedicationUse]) -> list[ProgressionEvent
     return out
 
 
-def _condition_progressions(record: PatientRecord) -> list[ProgressionEvent]:
+def _condition_progressions(record: PatientRecord, therapy_starts: list[date] | None = None) -> list[ProgressionEvent]:
+    """Relapse-coded Conditions dated by their onset. A problem-list entry re-coded to "in relapse"
+    often keeps the diagnosis date as onset (before any therapy, so it cannot date a relapse); then
+    its recordedDate, when later than the first therapy, dates the relapse."""
     out: list[ProgressionEvent] = []
+    starts = [d for d in therapy_starts or [] if isinstance(d, date)]
+    first = min(starts) if starts else None
     for c in record.conditions or []:
-        if isinstance(c, ConditionFact) and c.relapse and isinstance(c.onset, date):
+        if not (isinstance(c, ConditionFact) and c.relapse):
+            continue
+        when = c.onset if isinstance(c.onset, date) else None
+        recorded = getattr(c, "recorded", None)
+        if (
+            first is not None
+            and isinstance(recorded, date)
+            and (when is None or when <= first + timedelta(days=21))
+            and recorded > first + timedelta(days=21)
+        ):
+            when = recorded
+        if when is not None:
             out.append(
-                ProgressionEvent(date=c.onset, source=c.source, kind="condition-relapse", detail="myeloma in relapse")
+                ProgressionEvent(date=when, source=c.source, kind="condition-relapse", detail="myeloma in relapse")
             )
     return out
 
@@ -139,7 +155,7 @@ def all_progression_events(record: PatientRecord, therapy_starts: list[date] | N
         e for e in (record.progressions or []) if isinstance(e, ProgressionEvent) and isinstance(e.date, date)
     ]
     events += _medication_progressions(record.medications or [])
-    events += _condition_progressions(record)
+    events += _condition_progressions(record, therapy_starts)
     events += m_protein_progressions(record.m_protein or [], therapy_starts)
     # A statement known by one date only (effectiveDateTime) dates the start of the drug, not its
     # stop: a "stopped for progression" on it says the drug failed (refractory), not when.

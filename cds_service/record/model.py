@@ -87,6 +87,7 @@ class ConditionFact:
     remission: bool = False
     active: bool = True
     code: str = ""
+    recorded: date | None = None  # Condition.recordedDate: dates a re-coded "in relapse" entry whose onset is the diagnosis
 
 
 @dataclass

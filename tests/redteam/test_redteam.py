@@ -1603,6 +1603,62 @@ def r60() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 23. more line / progression stories
+@case("r61-dara-added-to-rd-for-progression", {
+    # Rd -> PD 2024-06 -> daratumumab ADDED (DRd): adding an agent for progression is a new line (§1);
+    # PD 2026-09 on DRd -> 2 prior lines, daratumumab and lenalidomide refractory
+    "state": {"priorLines": 2,
+              "agents": {"lenalidomide": "refractory", "daratumumab": "refractory", "dexamethasone": "refractory"},
+              "classes": {"IMiD": "refractory", "PI": "naive", "anti-CD38": "refractory"}},
+    "setting": "later-relapse",
+})
+def r61() -> dict[str, Any]:
+    p = _rd_story("rt61")
+    p.disease_status("2024-06-01")
+    d = "2024-06-15"
+    while d < "2026-09-01":
+        p.administration(b.rx("1721954"), when=d)
+        d = add_days(d, 28)
+    p.disease_status("2026-09-10")
+    return p.cds_request()
+
+
+@case("r62-c9002-updated-in-place-onset-is-diagnosis", {
+    # one problem-list Condition re-coded to C90.02 'in relapse' (recorded 2026-09-03) that kept the
+    # diagnosis date as onset: the patient is in relapse now (§1 Condition C90.02); Rd ongoing ->
+    # lenalidomide refractory
+    **copy.deepcopy(RD_REFRACTORY),
+})
+def r62() -> dict[str, Any]:
+    p = b.Patient("rt62", birth="1958-02-11")
+    p.condition("C90.02", display="Multiple myeloma in relapse", onset="2023-12-01", recorded="2026-09-03")
+    p.statement(b.rx("lenalidomide"), "2024-01-10", None, status="active")
+    p.statement(b.rx("dexamethasone"), "2024-01-10", None, status="active")
+    return p.cds_request()
+
+
+@case("r63-mprotein-nadir-resets-per-line", {
+    # line 1 VRd nadir 0.2 g/dL; PD by M-protein 2024 (0.2 -> 1.0 -> 1.2); line 2 DPd from 2024-05: nadir 0.6
+    # then 1.2 and 1.3 (+0.6 / +100 %) -> PD on line 2 (§1 IMWG from the nadir)
+    "state": {"priorLines": 2,
+              "agents": {"bortezomib": "exposed", "lenalidomide": "exposed", "dexamethasone": "refractory",
+                         "daratumumab": "refractory", "pomalidomide": "refractory"}},
+    "setting": "later-relapse",
+})
+def r63() -> dict[str, Any]:
+    p = b.Patient("rt63", birth="1961-01-01")
+    p.myeloma(onset="2021-01-01")
+    for txt in ("bortezomib", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(txt), "2021-01-15", "2021-09-15")
+    for day, v in (("2021-01-10", 3.0), ("2021-06-01", 0.4), ("2022-01-01", 0.2), ("2023-06-01", 0.2),
+                   ("2024-03-01", 1.0), ("2024-04-15", 1.2), ("2024-09-01", 0.8), ("2025-03-01", 0.6),
+                   ("2026-03-01", 0.6), ("2026-08-01", 1.2), ("2026-09-15", 1.3)):
+        p.m_protein(day, v)
+    for txt in ("1721954", "pomalidomide", "dexamethasone"):
+        p.statement(b.rx(txt), "2024-05-01", None, status="active")
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
@@ -1642,6 +1698,8 @@ KNOWN_ISSUES: dict[str, str] = {
     "(no effective[x]) is undated; an active one asserted 13 days before PD is not 'on' the drug",
     **{f"r34{x}-negated-progression-text": "mappings/status_reasons.yaml + record/catalogs.py classify_reason: "
        "negated progression wording in statusReason text is read as progression" for x in "abcd"},
+    "r62-c9002-updated-in-place-onset-is-diagnosis": "record/normalise.py read_condition: ConditionFact is "
+    "built without recorded=recordedDate (field added to the model; clinical/progression.py uses it)",
     "r35d-disease-status-not-pd": "mappings/observations.yaml non_progression_value_text: 'Progressive disease "
     "ruled out' is read as progression",
 }
@@ -1669,3 +1727,26 @@ def test_redteam(client, c: Case, mode: str) -> None:
             ck.check("order findings", f"indicator {code}", bool(got) and all(g == indicator for g in got),
                      f"want {indicator}, got {got}")
     assert not ck.failures, f"{c.name} ({mode}) {c.rule}\n  " + "\n  ".join(ck.failures)
+
+
+def test_relapse_condition_recoded_in_place_is_dated_by_recorded_date() -> None:
+    """Clinical core alone (the normaliser part is listed in KNOWN_ISSUES r62): a C90.02 entry whose
+    onset is the diagnosis date but recorded after therapy began dates the relapse by recordedDate."""
+    from datetime import date
+
+    from cds_service.clinical.state import derive_state
+    from cds_service.record.model import ConditionFact, MedicationUse, PatientRecord
+
+    rec = PatientRecord(patient_id="u1", birth_date=date(1958, 2, 11))
+    rec.conditions.append(ConditionFact(kind="multiple-myeloma", source="Condition/c1", onset=date(2023, 12, 1),
+                                        relapse=True, recorded=date(2026, 9, 3)))
+    for agent in ("lenalidomide", "dexamethasone"):
+        rec.medications.append(MedicationUse(source=f"MedicationStatement/{agent}", kind="statement", display=agent,
+                                             agent=agent, status="active", start=date(2024, 1, 10), ongoing=True))
+    st = derive_state(rec, date(2026, 11, 1))
+    assert st.relapsed and st.last_progression == date(2026, 9, 3)
+    assert st.agents["lenalidomide"].status == "refractory"
+    # without a recordedDate the onset (before therapy) cannot date a relapse: nothing is invented
+    rec.conditions[0].recorded = None
+    st = derive_state(rec, date(2026, 11, 1))
+    assert not st.relapsed and st.agents["lenalidomide"].status == "exposed"
