@@ -1659,6 +1659,72 @@ def r63() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 24. order-finding boundaries
+def _len_stopped(pid: str, days_before_pd: int) -> b.Patient:
+    p = b.Patient(pid, birth="1958-02-11")
+    p.myeloma(onset="2023-12-01")
+    stop = add_days("2026-09-03", -days_before_pd)
+    p.statement(b.rx("lenalidomide"), "2024-01-10", stop, status="completed")
+    p.statement(b.rx("dexamethasone"), "2024-01-10", stop, status="completed")
+    p.disease_status("2026-09-03")
+    p.ecog("2026-09-03", 1)
+    return p
+
+
+_LEN_DRAFTS = lambda pid: [D(pid, "d-len", b.rx("1429367")), D(pid, "d-dara", b.rx("1721954")),  # noqa: E731
+                           D(pid, "d-dex", DEX), D(pid, "d-asa", b.text_cc("aspirin 81 mg"))]
+# §1 / §3.1: 58 days -> refractory -> finding; 200 days (> 60 days and > 003's 6-month window) -> exposed,
+# no refractory finding. (62 days - exposed by IMWG but inside 003's window - is not asserted: the service
+# warns there, which follows 003's "as for lenalidomide-refractory"; CLINICAL_LOGIC does not settle it.)
+order_case("o27-len-stopped-58-days-refractory-order", {
+    "findings_include": [{"code": "refractory-agent-ordered", "agents": ["lenalidomide"],
+                          "orders": ["MedicationRequest/d-len"]}]},
+    hook="order-sign", patient=lambda pid: _len_stopped(pid, 58), drafts=_LEN_DRAFTS)
+order_case("o28-len-stopped-200-days-no-refractory-order", {"findings_exclude": ["refractory-agent-ordered"]},
+           hook="order-sign", patient=lambda pid: _len_stopped(pid, 200), drafts=_LEN_DRAFTS)
+
+# §3.5 boundaries: Kd + daratumumab drafted together is a triplet; lenalidomide alone has no steroid
+order_case("o29-kd-plus-dara-is-triplet", {"findings_exclude": ["doublet-when-triplet-tolerated"]},
+           drafts=lambda pid: [D(pid, "d-cfz", b.rx("carfilzomib")), D(pid, "d-dex", DEX),
+                               D(pid, "d-dara", b.rx("2375141")), D(pid, "d-acv", b.text_cc("acyclovir 400 mg"))])
+order_case("o30-single-agent-no-steroid-not-doublet", {"findings_exclude": ["doublet-when-triplet-tolerated"]},
+           patient=lambda pid: _vrd_then(pid),
+           drafts=lambda pid: [D(pid, "d-len", b.rx("602910")), D(pid, "d-asa", b.text_cc("aspirin 81 mg"))])
+
+# §3.6 FISH panel in a newly diagnosed, not relapsed patient: not "at relapse" -> no finding
+order_case("o31-fish-panel-at-diagnosis-no-finding", {"findings_exclude": ["repeat-fish-primary-translocations"]},
+           patient=lambda pid: (lambda p: (p.myeloma(onset="2026-10-01"), p)[1])(b.Patient(pid)),
+           drafts=lambda pid: [{"resourceType": "ServiceRequest", "id": "d-fish", "status": "draft",
+                                "intent": "order", "subject": {"reference": f"Patient/{pid}"},
+                                "code": {"text": "FISH myeloma panel: t(4;14), t(14;16), t(11;14), del(17p), 1q"}}])
+
+
+# §3.2 isatuximab after daratumumab stopped for toxicity (exposed, not refractory): no cross-resistance
+def _dara_toxicity(pid: str) -> b.Patient:
+    p = _vrd_then(pid)
+    p.statement(b.rx("1721954"), "2021-01-15", "2021-02-15", status="stopped",
+                reason_code=("407563006", "Treatment not tolerated"), reason_text="infusion reactions")
+    return p
+
+
+order_case("o32-isatuximab-after-dara-toxicity-only", {
+    "findings_exclude": ["anti-cd38-cross-resistance", "anti-cd38-retreatment", "refractory-agent-ordered"]},
+    patient=_dara_toxicity,
+    drafts=lambda pid: [D(pid, "d-isa", b.atc_cc("isatuximab", text="isatuximab-irfc")),
+                        D(pid, "d-cfz", b.rx("carfilzomib")), D(pid, "d-dex", DEX),
+                        D(pid, "d-acv", b.text_cc("acyclovir 400 mg"))])
+
+# §3.4 neuropathy resolved -> bortezomib IV is no neuropathy finding
+order_case("o33-bortezomib-iv-neuropathy-resolved", {"findings_exclude": ["bortezomib-route-neuropathy"]},
+           patient=lambda pid: _len_refractory(pid, extra=lambda p: p.add({
+               "resourceType": "Condition", "code": {"text": "Peripheral neuropathy"},
+               "clinicalStatus": {"coding": [{"system": b.COND_CLINICAL, "code": "resolved"}]},
+               "onsetDateTime": "2022-01-01", "abatementDateTime": "2022-09-01"})),
+           drafts=lambda pid: [D(pid, "d-btz", b.rx("1804997"), dosageInstruction=[{"route": {"text": "IV"}}]),
+                               D(pid, "d-pom", b.rx("pomalidomide")), D(pid, "d-dex", DEX),
+                               D(pid, "d-asa", b.text_cc("aspirin 81 mg")), D(pid, "d-acv", b.text_cc("acyclovir"))])
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
