@@ -1725,6 +1725,40 @@ order_case("o33-bortezomib-iv-neuropathy-resolved", {"findings_exclude": ["borte
                                D(pid, "d-asa", b.text_cc("aspirin 81 mg")), D(pid, "d-acv", b.text_cc("acyclovir"))])
 
 
+# ====================================================== 25. reference shapes, unrelated steroids
+@case("r64-absolute-medication-reference", {
+    **copy.deepcopy(RD_REFRACTORY),
+})
+def r64() -> dict[str, Any]:
+    p = b.Patient("rt64", birth="1958-02-11")
+    p.myeloma(onset="2023-12-01")
+    rev = p.medication(code=b.rx("1429367"), mid="rev-abs-1")
+    p.add({"resourceType": "MedicationStatement", "status": "active",
+           "medicationReference": {"reference": "http://localhost/fhir/Medication/rev-abs-1"},
+           "effectivePeriod": {"start": "2024-01-10"}})
+    p.statement(b.rx("dexamethasone"), "2024-01-10", None, status="active")
+    p.disease_status("2026-09-03")
+    req = p.cds_request()
+    # absolute references are not matched by the builder: include the Medication explicitly
+    req["prefetch"]["medicationStatements"]["entry"].append(
+        {"fullUrl": "http://localhost/fhir/Medication/rev-abs-1", "resource": rev, "search": {"mode": "include"}})
+    return req
+
+
+@case("r65-prednisone-for-pmr-years-before-not-myeloma-agent", {
+    # prednisone for polymyalgia rheumatica 2019-2020 (reasonCode), 3 years before the myeloma: not a
+    # myeloma exposure; the state lists only what myeloma therapy the patient received (CONTRACT agents)
+    "state": {"priorLines": 1, "agents": {"lenalidomide": "refractory", "dexamethasone": "refractory"}},
+    "setting": "first-relapse-len-refractory",
+})
+def r65() -> dict[str, Any]:
+    p = _rd_story("rt65")
+    p.statement(b.rx("prednisone", text="prednisone 10 mg tablet"), "2019-03-01", "2020-09-01", status="completed",
+                reasonCode=[{"text": "Polymyalgia rheumatica"}])
+    p.disease_status("2026-09-03")
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
