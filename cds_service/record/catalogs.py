@@ -136,6 +136,7 @@ class StatusReasonIndex:
     by_code: dict[tuple[str, str], str]
     order: list[str]
     text: dict[str, re.Pattern[str]]
+    negated: re.Pattern[str] | None = None  # negated progression wordings, removed before matching
 
 
 def build_status_reason_index(knowledge: Knowledge) -> StatusReasonIndex:
@@ -146,7 +147,8 @@ def build_status_reason_index(knowledge: Knowledge) -> StatusReasonIndex:
         pat = words_re(as_list(phrases))
         if pat is not None:
             text[cat] = pat
-    return StatusReasonIndex(by_code=by_code, order=list(as_list(doc.get("order"))), text=text)
+    return StatusReasonIndex(by_code=by_code, order=list(as_list(doc.get("order"))), text=text,
+                             negated=words_re(as_list(doc.get("negated_progression"))))
 
 
 @dataclass
@@ -224,9 +226,12 @@ def classify_reason(concepts: list[Any], knowledge: Knowledge, allow_other: bool
         texts.extend(concept_texts(c))
     text = "; ".join(dict.fromkeys(t.strip() for t in texts if t.strip()))
     if found is None and text:
+        # "no evidence of progression - completed", "not for progression": the negated wording is
+        # no progression; the rest of the reason decides
+        plain = idx.negated.sub(" ", text) if idx.negated is not None else text
         for cat in idx.order:
             pat = idx.text.get(cat)
-            if pat is not None and pat.search(text):
+            if pat is not None and pat.search(plain):
                 found = cat
                 break
     if found is None and allow_other and (text or concepts):

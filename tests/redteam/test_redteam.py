@@ -1796,12 +1796,8 @@ KNOWN_ISSUES: dict[str, str] = {
     "valueCodeableConcept.text ('t(11;14)(q13;q32) detected') is not read as the abnormality",
     "r32-statement-date-asserted-only": "record/normalise.py: MedicationStatement with dateAsserted only "
     "(no effective[x]) is undated; an active one asserted 13 days before PD is not 'on' the drug",
-    **{f"r34{x}-negated-progression-text": "mappings/status_reasons.yaml + record/catalogs.py classify_reason: "
-       "negated progression wording in statusReason text is read as progression" for x in "abcd"},
     "r62-c9002-updated-in-place-onset-is-diagnosis": "record/normalise.py read_condition: ConditionFact is "
     "built without recorded=recordedDate (field added to the model; clinical/progression.py uses it)",
-    "r35d-disease-status-not-pd": "mappings/observations.yaml non_progression_value_text: 'Progressive disease "
-    "ruled out' is read as progression",
 }
 
 
