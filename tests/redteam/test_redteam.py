@@ -1759,6 +1759,63 @@ def r65() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 26. more progression shapes
+def _rd_requests_stopped(pid: str, reason: Any) -> dict[str, Any]:
+    """Rd as monthly requests; the last lenalidomide order stopped with a statusReason ARRAY (wrong shape)."""
+    p = b.Patient(pid, birth="1958-02-11")
+    p.myeloma(onset="2023-12-01")
+    s = "2024-01-10"
+    while s < "2026-08-20":
+        last = add_days(s, 28) >= "2026-08-20"
+        p.request(b.rx("1429367"), s, status="stopped" if last else "completed", bounds=(s, add_days(s, 20)),
+                  **({"statusReason": reason} if last else {}))
+        p.request(b.rx("dexamethasone"), s, status="stopped" if last else "completed", bounds=(s, add_days(s, 20)))
+        s = add_days(s, 28)
+    return p.cds_request()
+
+
+CASES.append(Case("r66a-request-statusreason-array", lambda: _rd_requests_stopped(
+    "rt66a", [{"text": "Disease progression"}]), copy.deepcopy(RD_REFRACTORY)))
+
+
+@case("r66b-admin-stopped-statusreason-progression", {
+    "state": {"agents": {"carfilzomib": "refractory", "lenalidomide": "exposed", "dexamethasone": "exposed"},
+              "priorLines": 1},
+})
+def r66b() -> dict[str, Any]:
+    p = b.Patient("rt66b", birth="1958-02-11")
+    p.myeloma(onset="2025-01-01")
+    p.statement(b.rx("lenalidomide"), "2025-01-10", "2025-03-10", status="stopped",
+                reason_code=("407563006", "Treatment not tolerated"))
+    p.statement(b.rx("dexamethasone"), "2025-01-10", "2025-03-10", status="stopped")
+    d = "2025-01-10"
+    while d < "2026-08-25":
+        p.administration(b.rx("1806942"), when=d)
+        d = add_days(d, 14)
+    p.administration(b.rx("1806942"), when="2026-08-25", status="stopped",
+                     statusReason=[{"text": "Held - progressive disease per IMWG"}])
+    return p.cds_request()
+
+
+_progression_variant("r66c-disease-status-progressive-qualifier", lambda p: p.observation(
+    # SNOMED 255314001 Progressive (terminology.md §2c, KIP-infrastructure IG qualifiers)
+    {"coding": [{"system": b.LOINC, "code": "97509-4"}]}, "2026-09-03",
+    valueCodeableConcept={"coding": [{"system": b.SNOMED, "code": "255314001", "display": "Progressive"}]}),
+    RD_REFRACTORY)
+_progression_variant("r66d-imwg-response-pd-text", lambda p: p.observation(
+    {"text": "IMWG response"}, "2026-09-03", valueCodeableConcept={"text": "PD"}), RD_REFRACTORY)
+
+
+@case("r67-extramedullary-text-only", {"state": {"extramedullary": True},
+                                       "notices_include": ["extramedullary-disease"]})
+def r67() -> dict[str, Any]:
+    p = _len_refractory("rt67")
+    p.add({"resourceType": "Condition", "code": {"text": "Extramedullary plasmacytoma of liver"},
+           "clinicalStatus": {"coding": [{"system": b.COND_CLINICAL, "code": "active"}]},
+           "onsetDateTime": "2026-09-05"})
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
