@@ -12,7 +12,8 @@ Operational decisions (each a reading of the IMWG text, kept in one place so it 
   progression episode any new course starts, or (c) treatment restarts after > 90 days with no
   anti-myeloma agent (treatment-free interval).
 - Not a new line: agents started within 35 days of the line start (regimen assembled over the
-  first cycle), dropping agents, resuming an agent of the line after a holiday, a planned ASCT
+  first cycle), an agent added to the still-running regimen within 90 days of its start with no
+  progression and no toxicity stop (the plan did not change, CLINICAL_LOGIC §1), dropping agents, resuming an agent of the line after a holiday, a planned ASCT
   (incl. a tandem within 6 months), and maintenance / consolidation: after an ASCT, any agent
   started ≤ ~6 months after it (agents of the line and the usual maintenance drugs count as
   maintenance; others, e.g. KRd after VRd induction, as planned consolidation) unless an agent
@@ -50,6 +51,9 @@ ACTIVE_REST_DAYS = 14
 REQUEST_CYCLE_DAYS = 20
 TREATMENT_FREE_DAYS = 90
 ASSEMBLY_DAYS = 35
+# an agent added (nothing stopped) without progression or toxicity this soon after the line start
+# completes the planned regimen (approval / supply delays), CLINICAL_LOGIC §1
+LATE_ADDITION_DAYS = 90
 MAINTENANCE_WINDOW_DAYS = 183
 TANDEM_DAYS = 183
 # A progression must come at least this long after a start to be "on" it; earlier it is the
@@ -275,6 +279,18 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
         )
         line_agents = set(cur.agents)
         if prog is None and (c.start - cur.start).days <= ASSEMBLY_DAYS:
+            join(cur, c)
+            continue
+        own = [o for o in cur.courses if not o.conditioning]
+        if (
+            prog is None
+            and (c.start - cur.start).days <= LATE_ADDITION_DAYS
+            and own
+            and all(o.ongoing or o.end >= c.start for o in own)
+            and not any(o.stop_reason == "toxicity" for o in own)
+        ):
+            # an agent ADDED to a running regimen early in the plan, with no progression or toxicity
+            # (daratumumab joining Rd after insurance approval): the plan did not change, same line
             join(cur, c)
             continue
         after_asct = bool(cur.asct) and cur.asct[-1] <= c.start <= cur.asct[-1] + timedelta(

@@ -1816,6 +1816,25 @@ def r67() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 27. regimen assembled late
+@case("r68-dara-added-7-weeks-late-same-plan", {
+    # Rd from 2024-01-10; daratumumab joins 2024-03-01 (insurance approval), no progression, no toxicity:
+    # the plan did not change "because of progression, relapse or toxicity" (§1) -> still one line;
+    # PD 2026-09 on DRd -> first relapse after anti-CD38-based frontline
+    "state": {"priorLines": 1,
+              "agents": {"lenalidomide": "refractory", "daratumumab": "refractory", "dexamethasone": "refractory"}},
+    "setting": "first-relapse-after-anti-cd38",
+})
+def r68() -> dict[str, Any]:
+    p = _rd_story("rt68")
+    d = "2024-03-01"
+    while d < "2026-09-01":
+        p.administration(b.rx("1721954"), when=d)
+        d = add_days(d, 28)
+    p.disease_status("2026-09-10")
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
