@@ -86,8 +86,18 @@ def summary_text(state: ClinicalState) -> str:
         head = "Myeloma on first line, not relapsed" if ongoing else "Myeloma after 1 line, not relapsed"
     elif state.relapsed:
         head = f"Relapsed myeloma after {n} line{plural}"
-        if state.lines and not state.lines[-1].ongoing and state.lines[-1].ended_by == "progression":
+        last = state.lines[-1] if state.lines else None
+        if last is not None and not last.ongoing and last.ended_by == "progression":
             head += ", awaiting next line"
+        elif (
+            last is not None
+            and last.ongoing
+            and last.start is not None
+            and state.last_progression is not None
+            and last.start >= state.last_progression
+        ):
+            # already on the next line, no progression on it yet: say so (not "after N lines")
+            head = f"Relapsed myeloma, on line {n} since {last.start.isoformat()}"
     else:
         head = f"Myeloma after {n} line{plural}, no progression documented"
     refr = _refractory_agents(state)

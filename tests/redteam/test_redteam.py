@@ -1835,6 +1835,34 @@ def r68() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 28. on line 3, responding
+@case("r69-line3-ongoing-responding", {
+    # VRd (PD on it) -> DKd (PD on it) -> IsaPd ongoing with falling M-protein: line-3 agents exposed
+    # (no progression on them), line-1/2 agents refractory (§1). priorLines / setting not asserted:
+    # CLINICAL_LOGIC does not say whether the current line counts as "prior".
+    "state": {"agents": {"bortezomib": "refractory", "lenalidomide": "refractory", "dexamethasone": "exposed",
+                         "daratumumab": "refractory", "carfilzomib": "refractory",
+                         "isatuximab": "exposed", "pomalidomide": "exposed"},
+              "classes": {"IMiD": "refractory", "PI": "refractory", "anti-CD38": "refractory"},
+              "tripleClassRefractory": True},
+})
+def r69() -> dict[str, Any]:
+    p = b.Patient("rt69", birth="1959-09-19")
+    p.myeloma(onset="2020-01-01")
+    for m in ("bortezomib", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(m), "2020-01-15", "2022-02-01", status="stopped", reason_text="PD")
+    p.disease_status("2022-02-01")
+    for m in ("1721954", "carfilzomib", "dexamethasone"):
+        p.statement(b.rx(m), "2022-02-15", "2025-11-01", status="stopped", reason_text="PD")
+    p.disease_status("2025-11-01")
+    for m in (b.atc_cc("isatuximab", text="Sarclisa"), b.rx("pomalidomide"), b.rx("dexamethasone")):
+        p.statement(m, "2025-11-15", None, status="active")
+    for day, v in (("2025-11-01", 2.5), ("2026-01-01", 1.2), ("2026-04-01", 0.6), ("2026-08-01", 0.3),
+                   ("2026-10-01", 0.3)):
+        p.m_protein(day, v)
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
@@ -1922,3 +1950,11 @@ def test_relapse_condition_recoded_in_place_is_dated_by_recorded_date() -> None:
     rec.conditions[0].recorded = None
     st = derive_state(rec, date(2026, 11, 1))
     assert not st.relapsed and st.agents["lenalidomide"].status == "exposed"
+
+
+def test_state_summary_says_current_line_when_responding(client) -> None:
+    """A patient already on the next line (no progression on it) is not 'relapsed after N lines, awaiting'."""
+    c = next(c for c in CASES if c.name == "r69-line3-ongoing-responding")
+    _hook, cards = run_case(client, c, "prefetch")
+    state = [card for card in cards if card["extension"]["org.mmcds.card"]["kind"] == "state"]
+    assert state and "on line 3 since 2025-11-15" in state[0]["summary"], state[0]["summary"] if state else cards
