@@ -1863,6 +1863,23 @@ def r69() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 29. draft bundles in transaction shape
+def o34() -> dict[str, Any]:
+    p = _len_refractory("o34")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:7f0d2c4e-1111-4d7e-9c55-0a1b2c3d4e5f",
+         "resource": {"resourceType": "MedicationRequest", "status": "draft", "intent": "order",
+                      "subject": {"reference": "Patient/o34"},
+                      "medicationCodeableConcept": b.rx("1242233")},
+         "request": {"method": "POST", "url": "MedicationRequest"}}]}
+    return p.cds_request("order-sign", draft_bundle=bundle)
+
+
+CASES.append(Case("o34-transaction-bundle-draft-without-id", o34, {
+    # a draft without an id (transaction entry, urn:uuid fullUrl) is still checked (§3.1)
+    "findings_include": [{"code": "refractory-agent-ordered", "agents": ["lenalidomide"]}]}))
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
