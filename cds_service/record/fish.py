@@ -9,7 +9,7 @@ finding. Patterns live in `mappings/fish.yaml`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cds_service.knowledge.loader import Knowledge
 from cds_service.record.fhirutil import as_dict, as_list
@@ -34,6 +34,10 @@ class FishIndex:
     clause_negative: list[re.Pattern[str]]
     gene_ids: dict[str, str]
     test: list[re.Pattern[str]]
+    # text -> answer of is_fish_text / abnormalities_in: every lab Observation's code text is
+    # checked and labs repeat a few texts (~50 regex searches each, ~50 µs per lab; bench/, issue 6)
+    memo_test: dict[str, bool] = field(default_factory=dict)
+    memo_abnormalities: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def build_fish_index(knowledge: Knowledge) -> FishIndex:
@@ -66,15 +70,34 @@ def fish_index(knowledge: Knowledge) -> FishIndex:
     return knowledge.index("record.fish", build_fish_index)
 
 
+_MEMO_MAX = 20000  # entries, and only texts up to _MEMO_TEXT characters (code texts, not narratives)
+_MEMO_TEXT = 256
+
+
 def is_fish_text(text: str, knowledge: Knowledge) -> bool:
     """Whether a code/report text names a FISH / cytogenetic test."""
     if not text:
         return False
-    return any(p.search(text) for p in fish_index(knowledge).test)
+    idx = fish_index(knowledge)
+    hit = idx.memo_test.get(text)
+    if hit is None:
+        hit = any(p.search(text) for p in idx.test)
+        if len(text) <= _MEMO_TEXT and len(idx.memo_test) < _MEMO_MAX:
+            idx.memo_test[text] = hit
+    return hit
 
 
 def abnormalities_in(text: str, idx: FishIndex) -> list[str]:
     """CONTRACT abnormalities named in a text (translocation genes only with a partner/IGH word)."""
+    hit = idx.memo_abnormalities.get(text)
+    if hit is None:
+        hit = tuple(_abnormalities_in(text, idx))
+        if len(text) <= _MEMO_TEXT and len(idx.memo_abnormalities) < _MEMO_MAX:
+            idx.memo_abnormalities[text] = hit
+    return list(hit)
+
+
+def _abnormalities_in(text: str, idx: FishIndex) -> list[str]:
     found: list[str] = []
     has_partner = any(p.search(text) for p in idx.partner)
     for ab, pats in idx.patterns.items():
