@@ -23,7 +23,8 @@ Operational decisions (each a reading of the IMWG text, kept in one place so it 
 - A single agent continuing > 60 days after all the other agents of its line stopped is
   maintenance from the day they stopped (VRd → lenalidomide alone); a doublet given continuously
   (Rd) is not maintenance.
-- Records: a cycle order known only by its date covers ~20 days (the dosing days of a cycle);
+- Records: a cycle order known only by its date covers ~20 days (the dosing days of a cycle); a
+  record known only by its end date covers the 28 days before it;
   statuses entered-in-error / not-taken / not-done / cancelled / draft / intended and dates after
   as_of are not exposure.
 - Melphalan / cyclophosphamide given around an ASCT (60 days before to 3 days after) are
@@ -49,6 +50,8 @@ COURSE_GAP_DAYS = 60
 ACTIVE_REST_DAYS = 14
 # A cycle order known only by its date (authoredOn) covers the dosing days of a cycle (days 1-21).
 REQUEST_CYCLE_DAYS = 20
+# A record known only by its end date covers about one cycle before that end.
+END_ONLY_DAYS = 28
 TREATMENT_FREE_DAYS = 90
 ASSEMBLY_DAYS = 35
 # an agent added (nothing stopped) without progression or toxicity this soon after the line start
@@ -101,8 +104,10 @@ def _record_dates(m: MedicationUse, as_of: date) -> tuple[date, date, bool, bool
     """(start, end, ongoing, end_known) of one record, or None when it cannot be placed in time."""
     start = m.start if isinstance(m.start, date) else None
     end = m.end if isinstance(m.end, date) else None
-    if start is None:
-        start = end
+    if start is None and end is not None:
+        # known only by its end ("taken until X", start not charted): at least one cycle of use
+        # before it, so a progression days after that end is progression on the drug
+        start = end - timedelta(days=END_ONLY_DAYS)
     if start is None or start > as_of:
         return None  # undated, or planned in the future: not received yet
     status = (m.status or "").lower()

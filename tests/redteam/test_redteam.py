@@ -1880,6 +1880,52 @@ CASES.append(Case("o34-transaction-bundle-draft-without-id", o34, {
     "findings_include": [{"code": "refractory-agent-ordered", "agents": ["lenalidomide"]}]}))
 
 
+# ====================================================== 30. odd medication shapes on the Rd story
+def _rd_shape(pid: str, add_len: Callable[[b.Patient], Any]) -> dict[str, Any]:
+    p = b.Patient(pid, birth="1958-02-11")
+    p.myeloma(onset="2023-12-01")
+    add_len(p)
+    p.statement(b.rx("dexamethasone"), "2024-01-10", None, status="active")
+    p.disease_status("2026-09-03")
+    return p.cds_request()
+
+
+def _timing_events(p: b.Patient) -> None:
+    # one order per cycle whose dosing days are listed in timing.event (no boundsPeriod)
+    s = "2024-01-10"
+    while s < "2026-08-20":
+        p.add({"resourceType": "MedicationRequest", "status": "completed", "intent": "order",
+               "medicationCodeableConcept": b.rx("1429367"),
+               "dosageInstruction": [{"timing": {"event": [add_days(s, i) for i in range(21)]}}]})
+        s = add_days(s, 28)
+
+
+def _admins_year_month(p: b.Patient) -> None:
+    for m in range(1, 13):
+        for y in (2024, 2025):
+            p.administration(b.text_cc("lenalidomide 25 mg"), when=f"{y}-{m:02d}")
+    for m in range(1, 9):
+        p.administration(b.text_cc("lenalidomide 25 mg"), when=f"2026-{m:02d}")
+
+
+for _n, _fn, _exp in (
+    ("r70a-timing-event-dates", _timing_events, RD_REFRACTORY),
+    ("r70b-admin-year-month-dates", _admins_year_month, RD_REFRACTORY),
+    ("r70c-coding-display-only", lambda p: p.statement({"coding": [{"display": "LENALIDOMIDE 25 MG CAPSULE"}]},
+                                                       "2024-01-10", None, status="active"), RD_REFRACTORY),
+    # status unknown: the authoring system does not know the current state; the record still shows use
+    ("r70d-status-unknown-with-period", lambda p: p.statement(b.rx("lenalidomide"), "2024-01-10", "2026-08-30",
+                                                              status="unknown"), RD_REFRACTORY),
+    # a statement known only by its end (taken until 4 days before PD): progression within 60 days of the
+    # last dose -> refractory (§1); lines / setting not asserted (the start of that use is unknown)
+    ("r70e-period-end-only-completed", lambda p: (
+        p.statement(b.rx("lenalidomide"), "2024-01-10", "2024-12-31", status="completed"),
+        p.statement(b.rx("lenalidomide"), None, "2026-08-30", status="completed")),
+     {"state": {"agents": {"lenalidomide": "refractory", "dexamethasone": "refractory"}}}),
+):
+    CASES.append(Case(_n, (lambda n=_n, f=_fn: _rd_shape(n.split("-")[0], f)), copy.deepcopy(_exp)))
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
