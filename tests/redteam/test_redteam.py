@@ -1926,6 +1926,52 @@ for _n, _fn, _exp in (
     CASES.append(Case(_n, (lambda n=_n, f=_fn: _rd_shape(n.split("-")[0], f)), copy.deepcopy(_exp)))
 
 
+# ====================================================== 31. more option settings
+@case("r71-first-relapse-len-sensitive-frail-80", {
+    # §2 A: frail / indolent -> IRd (002); DRd stays the [1A] choice
+    "state": {"frail": True},
+    "setting": "first-relapse-len-sensitive",
+    "options_include": ["IRd", "DRd"],
+})
+def r71() -> dict[str, Any]:
+    p = _vrd_then("rt71", birth="1946-05-05")
+    p.ecog("2026-09-20", 2, style="cc-text")
+    return p.cds_request()
+
+
+@case("r72-first-relapse-len-refractory-frail-ipd", {
+    # §2 B: IPd (frail) [1C] listed; nothing lenalidomide-based preferred
+    "state": {"frail": True},
+    "setting": "first-relapse-len-refractory",
+    "options_include": ["IPd", "PVd"],
+    "avoid_include": ["DRd"],
+})
+def r72() -> dict[str, Any]:
+    p = _len_refractory("rt72", extra=lambda p: p.ecog("2026-09-20", 3))
+    return p.cds_request()
+
+
+@case("r73-later-relapse-clinical-trial", {
+    # §2 D: clinical trial first (003); preferred [1A] IsaPd / DKd when not refractory to their agents
+    "state": {"priorLines": 2, "classes": {"IMiD": "exposed", "PI": "exposed", "anti-CD38": "naive"}},
+    "setting": "later-relapse",
+    "options_include": ["clinical-trial"],
+    "preferred_include": ["IsaPd", "DKd"],
+    "notices_include": ["clinical-trial"],
+})
+def r73() -> dict[str, Any]:
+    p = b.Patient("rt73", birth="1961-01-01")
+    p.myeloma(onset="2018-01-01")
+    for m in ("bortezomib", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(m), "2018-01-15", "2018-07-15")
+    p.disease_status("2021-01-10")
+    for m in ("ixazomib", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(m), "2021-01-20", "2022-01-20", status="stopped", reason_code=("407563006", "Treatment not tolerated"))
+    p.disease_status("2026-09-10")
+    p.ecog("2026-09-10", 1)
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
@@ -2015,3 +2061,22 @@ def test_state_summary_says_current_line_when_responding(client) -> None:
     _hook, cards = run_case(client, c, "prefetch")
     state = [card for card in cards if card["extension"]["org.mmcds.card"]["kind"] == "state"]
     assert state and "on line 3 since 2025-11-15" in state[0]["summary"], state[0]["summary"] if state else cards
+
+
+
+@pytest.mark.parametrize("mode", ("prefetch", "fetch"))
+def test_institution_without_car_t(tmp_path: Path, mode: str) -> None:
+    """CAR_T_AVAILABLE=false moves BCMA CAR-T to the if-unavailable tier (CONTRACT configuration); the
+    evidence stays listed and nothing with a refractory agent becomes preferred."""
+    from cds_service.app import create_app
+
+    app = create_app({"AUTH_MODE": "none", "AS_OF_DATE": AS_OF, "DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}",
+                      "DATA_DIR": str(tmp_path), "CAR_T_AVAILABLE": False})
+    c = next(c for c in CASES if c.name == "r54-tcr-options-car-t-and-notices")
+    _hook, cards = run_case(app.test_client(), c, mode)
+    opt = [card["extension"]["org.mmcds.card"] for card in cards
+           if card["extension"]["org.mmcds.card"]["kind"] == "options"][0]
+    tiers = {o["regimen"]: o["tier"] for o in opt["options"]}
+    assert opt["setting"] == "triple-class-refractory"
+    assert tiers.get("cilta-cel") == "if-unavailable" and tiers.get("ide-cel") == "if-unavailable", tiers
+    assert "preferred" in tiers.values(), tiers
