@@ -1972,6 +1972,31 @@ def r73() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 32. Epic quarterly prescriptions with refills
+def _quarterly_rx(p: b.Patient) -> None:
+    # one outpatient prescription every 12 weeks: 28-day supply + 2 refills (covers 84 days);
+    # the latest (2026-06-xx) is still active; no boundsPeriod, no validityPeriod
+    s = "2024-01-10"
+    while s < "2026-09-01":
+        nxt = add_days(s, 84)
+        p.add({"resourceType": "MedicationRequest", "status": "active" if nxt >= "2026-09-01" else "completed",
+               "intent": "order", "authoredOn": s, "medicationCodeableConcept": b.rx("1429367"),
+               "courseOfTherapyType": {"coding": [{
+                   "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy",
+                   "code": "continuous"}]},
+               "dosageInstruction": [{"text": "20 mg PO daily days 1-21 of each 28-day cycle"}],
+               "dispenseRequest": {"numberOfRepeatsAllowed": 2, "quantity": {"value": 21, "unit": "capsule"},
+                                   "expectedSupplyDuration": {"value": 28, "unit": "days",
+                                                              "system": "http://unitsofmeasure.org", "code": "d"}}})
+        s = nxt
+
+
+CASES.append(Case("r74-epic-quarterly-rx-with-refills", lambda: _rd_shape("rt74", _quarterly_rx), {
+    # continuous Rd by 12-weekly prescriptions with refills is ONE line, and lenalidomide was being
+    # taken when PD came (last Rx 2026-06-xx covers 84 days) -> refractory (§1)
+    **copy.deepcopy(RD_REFRACTORY)}))
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
