@@ -1997,6 +1997,33 @@ CASES.append(Case("r74-epic-quarterly-rx-with-refills", lambda: _rd_shape("rt74"
     **copy.deepcopy(RD_REFRACTORY)}))
 
 
+# ====================================================== 33. more quiet patients
+def _quiet_other(pid: str, dx: str, meds: list[dict[str, Any]]) -> dict[str, Any]:
+    p = b.Patient(pid, birth="1955-05-05")
+    p.add({"resourceType": "Condition", "code": {"text": dx},
+           "clinicalStatus": {"coding": [{"system": b.COND_CLINICAL, "code": "active"}]},
+           "onsetDateTime": "2024-01-01"})
+    for m in meds:
+        p.statement(m, "2024-02-01", "2026-08-01", status="stopped", reason_text="progression")
+    p.disease_status("2026-08-15")
+    p.m_protein("2025-01-01", 0.5)
+    p.m_protein("2026-08-01", 2.0)
+    p.m_protein("2026-09-01", 2.4)
+    return p.cds_request()
+
+
+# non-myeloma diseases treated with myeloma drugs: no myeloma card (issue 3/4: patients without
+# myeloma stay quiet), even with progression and a rising paraprotein
+for _n, _dx, _meds in (
+    ("r75a-waldenstrom-bortezomib-quiet", "Waldenstrom macroglobulinemia",
+     [b.rx("bortezomib"), b.rx("dexamethasone"), b.text_cc("rituximab")]),
+    ("r75b-mantle-cell-lymphoma-quiet", "Mantle cell lymphoma", [b.rx("bortezomib"), b.rx("lenalidomide")]),
+    ("r75c-poems-lenalidomide-quiet", "POEMS syndrome", [b.rx("lenalidomide"), b.rx("dexamethasone")]),
+    ("r75d-no-diagnosis-at-all-quiet", "Essential hypertension", [b.rx("lenalidomide"), b.rx("1721954")]),
+):
+    CASES.append(Case(_n, (lambda n=_n, d=_dx, m=_meds: _quiet_other(n.split("-")[0], d, m)), {"quiet": True}))
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
