@@ -2132,3 +2132,26 @@ def test_institution_without_car_t(tmp_path: Path, mode: str) -> None:
     assert opt["setting"] == "triple-class-refractory"
     assert tiers.get("cilta-cel") == "if-unavailable" and tiers.get("ide-cel") == "if-unavailable", tiers
     assert "preferred" in tiers.values(), tiers
+
+
+@pytest.mark.xfail(strict=True, reason="cds_service/gather/gather.py _missing_medication_refs looks only at the "
+                   "record's resources, not at context.draftOrders: a draft's Medication held only by the FHIR "
+                   "server is never read (gather/ is outside the red team's remit; reported)")
+def test_draft_medication_reference_resolved_from_fhir_server(client) -> None:
+    """A draft whose medicationReference points at a Medication only the EHR's FHIR server holds
+    (not contained, not in the draft bundle): the service reads it from fhirServer (§3.1)."""
+    p = _len_refractory("o35")
+    rev = {"resourceType": "Medication", "id": "srv-rev-1", "code": b.rx("1429367")}
+    req = p.cds_request("order-select", [D("o35", "d-len-srv", None,
+                                          medicationReference={"reference": "Medication/srv-rev-1"})])
+    resources = [*resources_from_prefetch(req.pop("prefetch")), rev]
+    with FhirTestServer(resources) as srv:
+        req["fhirServer"] = srv.base_url
+        resp = client.post("/cds-services/mm-order-check", json=req)
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert_valid_response(body)
+    ck = Checker()
+    check_order(ck, {"findings_include": [{"code": "refractory-agent-ordered", "agents": ["lenalidomide"],
+                                           "orders": ["MedicationRequest/d-len-srv"]}]}, body["cards"])
+    assert not ck.failures, ck.failures
