@@ -2024,6 +2024,28 @@ for _n, _dx, _meds in (
     CASES.append(Case(_n, (lambda n=_n, d=_dx, m=_meds: _quiet_other(n.split("-")[0], d, m)), {"quiet": True}))
 
 
+# ====================================================== 34. supportive care by brand names only
+order_case("o36-supportive-brands-only-in-chart", {
+    # Xarelto (rivaroxaban), Valtrex (valacyclovir), Zofran (ondansetron) active in the chart: IMiD, PI and
+    # selinexor drafts need no supportive-care suggestion (§3.4)
+    "findings_exclude": ["missing-thromboprophylaxis", "missing-zoster-prophylaxis", "missing-antiemetic"]},
+    patient=lambda pid: _len_refractory(pid, extra=lambda p: [
+        p.request(b.text_cc(t), "2026-09-20", status="active")
+        for t in ("XARELTO 10 MG TABLET", "VALTREX 500 MG TABLET", "ZOFRAN 8 MG TABLET")]),
+    drafts=lambda pid: [D(pid, "d-pom", b.rx("pomalidomide")), D(pid, "d-btz", b.rx("bortezomib"),
+                                                                 dosageInstruction=[{"text": "1.3 mg/m2 SC"}]),
+                        D(pid, "d-sel", b.text_cc("XPOVIO 100 MG weekly")), D(pid, "d-dex", DEX)])
+
+order_case("o37-cipn-abbreviation-bortezomib-iv", {
+    "findings_include": [{"code": "bortezomib-route-neuropathy", "agents": ["bortezomib"]}]},
+    patient=lambda pid: _len_refractory(pid, extra=lambda p: p.add({
+        "resourceType": "Condition", "code": {"text": "CIPN grade 2"},
+        "clinicalStatus": {"coding": [{"system": b.COND_CLINICAL, "code": "active"}]},
+        "onsetDateTime": "2025-06-01"})),
+    drafts=lambda pid: [D(pid, "d-btz", b.rx("1804997"), dosageInstruction=[{"route": {"text": "intravenous"}}]),
+                        D(pid, "d-pom", b.rx("pomalidomide")), D(pid, "d-dex", DEX)])
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
