@@ -2046,6 +2046,31 @@ order_case("o37-cipn-abbreviation-bortezomib-iv", {
                         D(pid, "d-pom", b.rx("pomalidomide")), D(pid, "d-dex", DEX)])
 
 
+# ====================================================== 35. BCMA / GPRC5D agents
+@case("r76-belantamab-elranatamab-talquetamab", {
+    # CONTRACT agent vocabulary beyond the three classes: belantamab (ATC L01FX15) stopped for keratopathy
+    # -> exposed; elranatamab (text) PD on it -> refractory; talquetamab (RxNorm 2644447, terminology.md §1)
+    # ongoing, no PD on it -> exposed
+    "state": {"agents": {"bortezomib": "refractory", "lenalidomide": "refractory", "daratumumab": "refractory",
+                         "belantamab-mafodotin": "exposed", "elranatamab": "refractory", "talquetamab": "exposed",
+                         "dexamethasone": "refractory"},
+              "tripleClassRefractory": True},
+})
+def r76() -> dict[str, Any]:
+    p = b.Patient("rt76", birth="1957-03-03")
+    p.myeloma(onset="2019-01-01")
+    for m in ("bortezomib", "lenalidomide", "1721954", "dexamethasone"):
+        p.statement(b.rx(m), "2019-01-15", "2023-06-01", status="stopped", reason_text="PD")
+    p.disease_status("2023-06-01")
+    p.statement(b.atc_cc("belantamab", text="Blenrep"), "2023-06-15", "2023-12-01", status="stopped",
+                reason_text="keratopathy (toxicity)")
+    p.statement(b.text_cc("ELREXFIO (elranatamab-bcmm) 76 mg SC"), "2024-09-01", "2026-05-20", status="stopped",
+                reason_text="progressive disease")
+    p.disease_status("2026-05-20")
+    p.statement(b.rx("talquetamab", display="talquetamab"), "2026-06-01", None, status="active")
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
