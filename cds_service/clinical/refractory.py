@@ -56,9 +56,16 @@ def course_nonresponse(c: Course, m_protein: list[LabValue] | None) -> str | Non
     """Failure to reach minimal response on a finished course (IMWG nonresponsive = < MR), from serum
     M-protein: measurable baseline (>= 1 g/dL, latest value from 60 days before to 7 days after the
     start), >= 2 values on treatment (from day 28 to 14 days after the last dose) over a course of
-    >= 8 weeks, and the best of them still above 75 % of baseline. Ongoing courses are not judged
-    (a response may still come); without measurable M-protein nothing is inferred."""
-    if not m_protein or c.ongoing or c.conditioning or (c.end - c.start).days < NONRESPONSE_MIN_DAYS:
+    >= 8 weeks, and the best of them still above 75 % of baseline. Ongoing courses and maintenance
+    are not judged (a response may still come / maintenance holds a response); without measurable
+    M-protein nothing is inferred."""
+    if (
+        not m_protein
+        or c.ongoing
+        or c.conditioning
+        or c.maintenance_from is not None  # maintenance keeps a response; it is not expected to deepen it
+        or (c.end - c.start).days < NONRESPONSE_MIN_DAYS
+    ):
         return None
     vals: list[tuple[date, float]] = []
     for v in m_protein:

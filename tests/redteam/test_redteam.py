@@ -2071,6 +2071,29 @@ def r76() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 36. no false nonresponse on maintenance
+@case("r77-stable-mprotein-on-maintenance-not-refractory", {
+    # VRd (3.0 -> 1.2 g/dL, PR) -> ASCT -> lenalidomide maintenance 2 years with M-protein stable at 1.1-1.2,
+    # completed, no progression: maintenance holds a response; nothing refractory (§1), not relapsed
+    "state": {"agents": {"bortezomib": "exposed", "lenalidomide": "exposed", "dexamethasone": "exposed",
+                         "melphalan": "exposed"},
+              "classes": {"IMiD": "exposed", "PI": "exposed", "anti-CD38": "naive"}},
+    "setting": "not-relapsed",
+})
+def r77() -> dict[str, Any]:
+    p = b.Patient("rt77", birth="1965-05-05")
+    p.myeloma(onset="2023-01-01")
+    for m in ("bortezomib", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(m), "2023-01-15", "2023-05-15")
+    p.administration(b.rx("melphalan"), when="2023-06-28")
+    p.asct("2023-07-01")
+    p.statement(b.rx("lenalidomide"), "2023-09-15", "2025-09-15", status="completed")
+    for day, v in (("2023-01-10", 3.0), ("2023-05-10", 1.4), ("2023-08-20", 1.2), ("2024-01-10", 1.2),
+                   ("2024-09-10", 1.1), ("2025-06-10", 1.2), ("2026-06-10", 1.2)):
+        p.m_protein(day, v)
+    return p.cds_request()
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
