@@ -86,6 +86,18 @@ def validate_request(service_id: str, request: Any) -> Service:
     return service
 
 
+def with_fetched_medications(context: dict[str, Any], gathered: GatherResult) -> dict[str, Any]:
+    """The draft bundle plus the Medication resources gathered, so a draft's medicationReference to a
+    Medication that only the FHIR server (or the prefetch) holds is resolved like one in the bundle."""
+    drafts = context.get("draftOrders")
+    meds = [r for r in gathered.resources if r.get("resourceType") == "Medication"]
+    if not meds or not isinstance(drafts, dict):
+        return context
+    entries = drafts.get("entry")
+    entries = [entries] if isinstance(entries, dict) else (entries if isinstance(entries, list) else [])
+    return {**context, "draftOrders": {**drafts, "entry": [*entries, *({"resource": m} for m in meds)]}}
+
+
 def today(settings: Settings) -> date:
     return settings.as_of_date or date.today()
 
@@ -139,7 +151,7 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
                 if link and card.get("extension", {}).get("org.mmcds.card", {}).get("kind") == "options":
                     card.setdefault("links", []).append(dict(link))
     else:
-        drafts = read_draft_orders(request["context"], knowledge, service.hook)
+        drafts = read_draft_orders(with_fetched_medications(request["context"], gathered), knowledge, service.hook)
         if state.multiple_myeloma:
             cards.extend(order_cards(state, drafts, knowledge, settings, service.hook, record=record))
     timings["rules"] = (time.perf_counter() - mark) * 1000

@@ -13,7 +13,7 @@ from typing import Any
 
 from cds_service.config import Settings
 from cds_service.gather import fhir_client
-from cds_service.gather.prefetch import read_prefetch, render_template
+from cds_service.gather.prefetch import bundle_resources, read_prefetch, render_template
 
 # Without these the service cannot tell whether the patient has myeloma or what was given.
 REQUIRED_KEYS = ("conditions",)
@@ -137,7 +137,11 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
             result.fetched.append(key)
             outcomes[key].satisfied = True
         # Second round, in parallel: Medications referenced but not included, and DSTU2 fallbacks.
-        second: dict[str, tuple[str | None, str | None]] = {ref: (ref, None) for ref in _missing_medication_refs(resources)}
+        # Draft orders may name a Medication that only the FHIR server holds: read it too.
+        drafts = context.get("draftOrders")
+        draft_resources = bundle_resources(drafts) if isinstance(drafts, dict) else []
+        second: dict[str, tuple[str | None, str | None]] = {
+            ref: (ref, None) for ref in _missing_medication_refs(resources + draft_resources)}
         for key, query in FALLBACK_QUERIES.items():
             if key in jobs and not outcomes[key].satisfied and key in result.problems:
                 rendered = render_template(query, context)
