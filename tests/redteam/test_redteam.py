@@ -2204,9 +2204,6 @@ def test_institution_without_car_t(tmp_path: Path, mode: str) -> None:
     assert "preferred" in tiers.values(), tiers
 
 
-@pytest.mark.xfail(strict=True, reason="cds_service/gather/gather.py _missing_medication_refs looks only at the "
-                   "record's resources, not at context.draftOrders: a draft's Medication held only by the FHIR "
-                   "server is never read (gather/ is outside the red team's remit; reported)")
 def test_draft_medication_reference_resolved_from_fhir_server(client) -> None:
     """A draft whose medicationReference points at a Medication only the EHR's FHIR server holds
     (not contained, not in the draft bundle): the service reads it from fhirServer (§3.1)."""
