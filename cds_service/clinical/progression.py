@@ -105,6 +105,67 @@ def m_protein_progressions(values: list[LabValue], therapy_starts: list[date] | 
     return events
 
 
+FLC_ABS_MG_L = 100.0  # IMWG: absolute increase of the dFLC must be > 10 mg/dL
+MEASURABLE_SERUM_G_DL = 1.0  # FLC criteria apply only without measurable serum M-protein
+
+
+def flc_progressions(
+    flc: list[LabValue], m_protein: list[LabValue] | None = None, therapy_starts: list[date] | None = None
+) -> list[ProgressionEvent]:
+    """IMWG PD from serum free light chains, only when the serum M-protein is not measurable
+    (< 1 g/dL throughout): dFLC (involved - uninvolved, same-day pairs, involved = the larger chain at
+    the first pair) rising >= 25 % from its nadir and by > 100 mg/L. Confirmation as for M-protein."""
+    serum = [g for v in m_protein or [] if isinstance(v, LabValue) and (g := _to_g_dl(v)) is not None]
+    if serum and max(serum) >= MEASURABLE_SERUM_G_DL:
+        return []
+    by_day: dict[date, dict[str, tuple[float, str]]] = {}
+    for v in flc or []:
+        if isinstance(v, LabValue) and isinstance(v.date, date) and isinstance(v.value, (int, float)):
+            by_day.setdefault(v.date, {})[v.code] = (float(v.value), v.source)
+    pairs = sorted((d, x) for d, x in by_day.items() if "36916-5" in x and "33944-0" in x)
+    if len(pairs) < 2:
+        return []
+    kappa_involved = pairs[0][1]["36916-5"][0] >= pairs[0][1]["33944-0"][0]
+    series = []
+    for d, x in pairs:
+        k, lam = x["36916-5"][0], x["33944-0"][0]
+        series.append((d, (k - lam) if kappa_involved else (lam - k), x["36916-5" if kappa_involved else "33944-0"][1]))
+
+    def qualifies(val: float, nadir: float) -> bool:
+        rise = val - nadir
+        return rise > FLC_ABS_MG_L and (nadir <= 0 or rise >= 0.25 * nadir - 1e-9)
+
+    starts = sorted(therapy_starts or [])
+    events: list[ProgressionEvent] = []
+    nadir: float | None = None
+    in_pd = False
+    prev: float | None = None
+    chain = "kappa" if kappa_involved else "lambda"
+    for i, (d, val, src) in enumerate(series):
+        if in_pd:
+            if prev is not None and val < prev:
+                in_pd, nadir = False, val
+            prev = val
+            continue
+        if nadir is not None and qualifies(val, nadir):
+            nxt = series[i + 1] if i + 1 < len(series) else None
+            acted = nxt is not None and any(d - timedelta(days=7) <= s <= nxt[0] for s in starts)
+            if nxt is not None and not qualifies(nxt[1], nadir) and not acted:
+                prev = val
+                continue
+            note = ("single value, not yet confirmed" if nxt is None else
+                    "confirmed by the next value" if qualifies(nxt[1], nadir) else
+                    "new therapy started before the next value")
+            events.append(ProgressionEvent(
+                date=d, source=src, kind="flc",
+                detail=f"IMWG PD: dFLC ({chain}) {val:.0f} mg/L from nadir {nadir:.0f} mg/L ({note})"))
+            in_pd, prev = True, val
+            continue
+        nadir = val if nadir is None else min(nadir, val)
+        prev = val
+    return events
+
+
 def _medication_progressions(meds: list[MedicationUse]) -> list[ProgressionEvent]:
     """A medicine stopped for progression / no response dates a progression at its stop."""
     out: list[ProgressionEvent] = []
@@ -157,6 +218,7 @@ def all_progression_events(record: PatientRecord, therapy_starts: list[date] | N
     events += _medication_progressions(record.medications or [])
     events += _condition_progressions(record, therapy_starts)
     events += m_protein_progressions(record.m_protein or [], therapy_starts)
+    events += flc_progressions(getattr(record, "flc", None) or [], record.m_protein or [], therapy_starts)
     # A statement known by one date only (effectiveDateTime) dates the start of the drug, not its
     # stop: a "stopped for progression" on it says the drug failed (refractory), not when.
     point_starts = {

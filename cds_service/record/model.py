@@ -102,6 +102,8 @@ class PatientRecord:
     progressions: list[ProgressionEvent] = field(default_factory=list)
     m_protein: list[LabValue] = field(default_factory=list)
     ecog: list[LabValue] = field(default_factory=list)
+    # serum free light chains in mg/L, code "36916-5" (kappa) / "33944-0" (lambda): IMWG FLC progression
+    flc: list[LabValue] = field(default_factory=list)
     cytogenetics: list[CytoFinding] = field(default_factory=list)
     transplants: list[TransplantEvent] = field(default_factory=list)
     resource_count: int = 0

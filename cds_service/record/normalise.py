@@ -596,6 +596,14 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
     if "genetic-variant" in roles:
         _read_variant(res, knowledge, record, source, when)
         return
+    if roles & {"flc-kappa", "flc-lambda"}:
+        q = as_dict(res.get("valueQuantity"))
+        v = as_float(q.get("value"))
+        unit = (as_str(q.get("code")) or as_str(q.get("unit"))).replace(" ", "").lower()
+        if v is not None and v >= 0 and when is not None and unit in ("mg/l", "mg/dl", ""):
+            record.flc.append(LabValue(date=when, value=v * 10 if unit == "mg/dl" else v, unit="mg/L", source=source,
+                                       code="36916-5" if "flc-kappa" in roles else "33944-0"))
+        return
     if _m_protein_components(res, idx, record, source, when):
         return
     method_fish = any(k == ("snomed", "426329006") for k in coded(res.get("method")))

@@ -2094,6 +2094,41 @@ def r77() -> dict[str, Any]:
     return p.cds_request()
 
 
+# ====================================================== 37. free light chain progression
+def _flc_series(values: list[tuple[str, float, float]], unit: str = "mg/L",
+                m_spike: float | None = None) -> Callable[[b.Patient], None]:
+    def fn(p: b.Patient) -> None:
+        for day, kappa, lam in values:
+            # LOINC 36916-5 kappa free / 33944-0 lambda free (terminology.md §3a, verified)
+            p.observation({"coding": [{"system": b.LOINC, "code": "36916-5"}]}, day,
+                          valueQuantity={"value": kappa, "unit": unit, "system": "http://unitsofmeasure.org",
+                                         "code": unit})
+            p.observation({"coding": [{"system": b.LOINC, "code": "33944-0"}]}, day,
+                          valueQuantity={"value": lam, "unit": unit, "system": "http://unitsofmeasure.org",
+                                         "code": unit})
+            if m_spike is not None:
+                p.m_protein(day, m_spike)
+    return fn
+
+
+# light-chain myeloma (no measurable serum M-protein): dFLC 30 -> 390 -> 440 mg/L (> 10 mg/dL and >= 25 %)
+# is IMWG progression (§1 "or the FLC / urine equivalents")
+_progression_variant("r78a-flc-progression-light-chain", _flc_series(
+    [("2024-06-01", 40, 10), ("2025-06-01", 40, 10), ("2026-08-01", 400, 10), ("2026-09-01", 450, 10)]),
+    RD_REFRACTORY)
+_progression_variant("r78b-flc-progression-mg-dl", _flc_series(
+    [("2024-06-01", 4, 1), ("2025-06-01", 4, 1), ("2026-08-01", 40, 1), ("2026-09-01", 45, 1)], unit="mg/dL"),
+    RD_REFRACTORY)
+# measurable serum M-protein (1.5 g/dL, stable): the FLC criteria do not apply, nothing invented
+_progression_variant("r78c-flc-rise-with-measurable-mspike", _flc_series(
+    [("2024-06-01", 40, 10), ("2025-06-01", 40, 10), ("2026-08-01", 400, 10), ("2026-09-01", 450, 10)],
+    m_spike=1.5), RD_NOT_RELAPSED)
+# a single FLC spike that falls back is not confirmed
+_progression_variant("r78d-flc-single-spike", _flc_series(
+    [("2024-06-01", 40, 10), ("2025-06-01", 40, 10), ("2026-08-01", 400, 10), ("2026-09-01", 45, 10),
+     ("2026-10-01", 42, 10)]), RD_NOT_RELAPSED)
+
+
 # ============================================================================ runner
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
