@@ -286,7 +286,10 @@ def test_docker_build_stage_installs_from_what_it_copies(tmp_path: Path) -> None
     (run,) = [line for line in build_stage.splitlines() if line.startswith("RUN ")]
     assert 'pip install --prefix=/install ".[postgres]"' in run
     prefix = tmp_path / "install"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", f"--prefix={prefix}", "."],
+    # --ignore-installed: with --prefix, pip would otherwise uninstall this environment's own
+    # (editable) install of the project first, breaking every later test that imports it.
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed",
+                           f"--prefix={prefix}", "."],
                           cwd=ctx, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (site,) = list(prefix.glob("lib/python3*/site-packages"))
