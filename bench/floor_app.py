@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from gunicorn.app.base import BaseApplication
 
-from cds_service.server import gunicorn_options
+from cds_service.server import GunicornApp, gunicorn_options
 
 StartResponse = Callable[..., Any]
 
@@ -57,19 +56,6 @@ def floor_app(environ: dict[str, Any], start_response: StartResponse) -> Iterabl
     return [body]
 
 
-class _FloorServer(BaseApplication):
-    def __init__(self, options: dict[str, Any]):
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return floor_app
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.floor_app", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -79,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = gunicorn_options(args.host, args.port, workers=args.workers, threads=args.threads)
     options.pop("child_exit", None)  # the service's Prometheus clean-up; the floor has no metrics
-    _FloorServer(options).run()
+    GunicornApp(options, lambda: floor_app).run()
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -60,9 +61,12 @@ def _child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
-class _Server(BaseApplication):
-    def __init__(self, options: dict[str, Any]):
+class GunicornApp(BaseApplication):
+    """gunicorn run from Python with an options dict and a callable that builds the WSGI app."""
+
+    def __init__(self, options: dict[str, Any], loader: Callable[[], Any]):
         self.options = options
+        self.loader = loader
         super().__init__()
 
     def load_config(self) -> None:
@@ -70,11 +74,15 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from cds_service.app import create_app
+        return self.loader()
 
-        return create_app()
+
+def _create_app() -> Any:
+    from cds_service.app import create_app
+
+    return create_app()
 
 
 def run_gunicorn(host: str, port: int, workers: int | None = None, threads: int | None = None) -> int:
-    _Server(gunicorn_options(host, port, workers, threads)).run()
+    GunicornApp(gunicorn_options(host, port, workers, threads), _create_app).run()
     return 0
