@@ -36,7 +36,9 @@ COND_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"  # FH
 
 PATIENT_ID = "bench-penta"
 DEFAULT_SIZES = (50, 200, 1000, 5000)
-SYNTHEA_DIR = Path("/work/shared/data/synthea-10")
+SYNTHEA_DIR = next((p for p in (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "synthea-10",
+                                 Path("/work/shared/data/synthea-10")) if p.is_dir()),
+                   Path("/work/shared/data/synthea-10"))
 
 # Anti-myeloma agents: (ingredient RxCUI, product RxCUI, product display, route).
 # Ingredients: drug_codes.json / terminology.md §1 (verified). Products: cibmtr_rxnorm_valuesets.fsh.

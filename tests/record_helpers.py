@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from cds_service.knowledge.loader import Knowledge, _load_folder, data_root, schema_validators
+from tests.shared_paths import SHARED
 
-SYNTHEA_DIR = Path("/work/shared/data/synthea-10")
+SYNTHEA_DIR = SHARED / "data" / "synthea-10"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"

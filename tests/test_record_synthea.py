@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from record_helpers import SYNTHEA_DIR, knowledge, synthea_patients
+from record_helpers import knowledge, synthea_patients
 
 from cds_service.record.normalise import build_record
 
-pytestmark = pytest.mark.skipif(not SYNTHEA_DIR.is_dir(), reason="shared Synthea data not mounted")
 AS_OF = date(2026, 11, 21)
 
 

@@ -2158,20 +2158,8 @@ def run_case(client, c: Case, mode: str) -> tuple[str, list[dict[str, Any]]]:
     return hook, body.get("cards", [])
 
 
-# Mismatches in code this red team was not allowed to change when found (record/ normaliser and
-# mappings/, owner active): kept as strict xfails so they flip to failures the moment they are
-# fixed, and each is listed in the red-team report with file, function, input, expected and got.
-KNOWN_ISSUES: dict[str, str] = {
-}
-
-
-def _params() -> list[Any]:
-    return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_ISSUES[c.name]))
-            if c.name in KNOWN_ISSUES else c for c in CASES]
-
-
 @pytest.mark.parametrize("mode", ("prefetch", "fetch"))
-@pytest.mark.parametrize("c", _params(), ids=lambda c: c.name)
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
 def test_redteam(client, c: Case, mode: str) -> None:
     hook, cards = run_case(client, c, mode)
     ck = Checker()

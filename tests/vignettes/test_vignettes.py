@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.fhir_server import FhirTestServer, resources_from_prefetch
+from tests.shared_paths import SHARED
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "fixtures" / "patients"
@@ -389,7 +390,7 @@ def test_fixture_resources_are_valid_r4(name: str) -> None:
 
 
 def test_expectations_use_contract_vocabulary() -> None:
-    contract = Path("/work/shared/CONTRACT.md")
+    contract = SHARED / "CONTRACT.md"
     text = contract.read_text() if contract.exists() else None
     settings = {"first-relapse-len-sensitive", "first-relapse-len-refractory", "first-relapse-after-anti-cd38",
                 "later-relapse", "triple-class-refractory", "not-relapsed", "insufficient-data"}
@@ -488,7 +489,7 @@ def test_drug_codes_are_sourced() -> None:
         _codes(data, "http://www.nlm.nih.gov/research/umls/rxnorm", rx)
         _codes(data, "http://www.whocc.no/atc", atc)
     assert rx <= SOURCED_RXNORM, sorted(rx - SOURCED_RXNORM)
-    ref = Path("/work/shared/reference")
+    ref = SHARED / "reference"
     if ref.is_dir():  # where the reference files are present, check the pinned list against them
         fsh = (ref / "cibmtr_rxnorm_valuesets.fsh").read_text()
         drugs = json.loads((ref / "drug_codes.json").read_text())
@@ -496,7 +497,7 @@ def test_drug_codes_are_sourced() -> None:
         known |= {c for d in drugs for v in (d.get("other_rxnorm_codes") or {}).values() for c in re.findall(r"\d+", v)}
         known |= set(re.findall(r"\$RXN#(\d+)", fsh))
         assert known >= SOURCED_RXNORM - SYNTHEA_RXNORM, sorted(SOURCED_RXNORM - SYNTHEA_RXNORM - known)
-        synthea = Path("/work/shared/data/synthea-10")
+        synthea = SHARED / "data" / "synthea-10"
         if synthea.is_dir():  # 10831 (TMP-SMX) is in AllergyIntolerance, the others in MedicationRequest
             text = "".join(p.read_text() for p in synthea.glob("*.ndjson"))
             assert all(f'"code":"{c}"' in text for c in SYNTHEA_RXNORM)
