@@ -53,6 +53,14 @@ def test_not_json_is_415(client):
     assert set(resp.get_json()) >= {"error", "detail"}
 
 
+def test_body_without_content_type_is_read_as_json(client):
+    body = json.dumps(hook_request("patient-view", len_refractory_patient())).encode()
+    resp = client.post("/cds-services/mm-next-line", data=body, headers={"Content-Type": ""})
+    assert resp.status_code == 200, resp.data[:200]
+    resp = client.post("/cds-services/mm-next-line", data=b"not json", headers={"Content-Type": ""})
+    assert resp.status_code == 400
+
+
 def test_wrong_hook_is_400(call_service):
     resp = call_service("mm-next-line", hook_request("order-sign", {}, draftOrders=bundle()))
     assert resp.status_code == 400

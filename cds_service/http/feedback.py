@@ -106,7 +106,7 @@ def post_feedback(service_id: str) -> Response:
     if service_id not in SERVICES:
         return _error(404, "unknown service", f"no CDS service with id '{service_id[:100]}'")
     mimetype = (request.mimetype or "").lower()
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         return _error(415, "unsupported media type", "send feedback as application/json")
     try:
         body = orjson.loads(request.get_data(cache=False))

@@ -22,7 +22,8 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 def parse_json_body() -> object:
     """The body as JSON, or a HookError (415 not JSON, 400 malformed)."""
     mimetype = (request.mimetype or "").lower()
-    if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
+    # No Content-Type at all (some scripted clients): try the body as JSON. A declared other type is 415.
+    if mimetype and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise HookError(415, "unsupported media type", "send the request as application/json")
     raw = request.get_data(cache=False)
     try:
