@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         warm_up(settings, knowledge)
 
     app = Flask("cds_service")
+    app.url_map.strict_slashes = False  # EHRs configured with a trailing slash still reach the service
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mmcds"] = runtime

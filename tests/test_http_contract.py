@@ -61,6 +61,12 @@ def test_body_without_content_type_is_read_as_json(client):
     assert resp.status_code == 400
 
 
+def test_trailing_slash_reaches_the_same_endpoints(client):
+    assert client.get("/cds-services/").status_code == 200
+    resp = client.post("/cds-services/mm-next-line/", json=hook_request("patient-view", len_refractory_patient()))
+    assert resp.status_code == 200
+
+
 def test_wrong_hook_is_400(call_service):
     resp = call_service("mm-next-line", hook_request("order-sign", {}, draftOrders=bundle()))
     assert resp.status_code == 400
@@ -143,3 +149,13 @@ def test_healthz_and_readyz(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["store"] == "ok"
+
+
+def test_trailing_slash_does_not_bypass_authentication(app_config):
+    from cds_service.app import create_app
+
+    app = create_app({**app_config, "AUTH_MODE": "jwt", "TRUSTED_ISSUERS": "{}"})
+    client = app.test_client()
+    body = hook_request("patient-view", len_refractory_patient())
+    for path in ("/cds-services/mm-next-line", "/cds-services/mm-next-line/", "/cds-services/mm-next-line/feedback/"):
+        assert client.post(path, json=body).status_code == 401, path
