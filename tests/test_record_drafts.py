@@ -80,7 +80,7 @@ def test_fish_panel_service_request_and_other_resources():
 def test_high_dose_steroid_draft():
     ctx = {"draftOrders": bundle(
         mr("1", cc(text="dexamethasone 4 mg tablet"), dosageInstruction=[{"doseAndRate": [{"doseQuantity": {"value": 40, "unit": "mg"}}],
-                                                                           "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}}]),
+                                                                           "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}]),
         mr("2", cc(text="dexamethasone"), dosageInstruction=[{"text": "4 mg PO once"}]))}
     got = {o.ref: o.high_dose_steroid for o in read_draft_orders(ctx, knowledge(), "order-select")}
     assert got == {"MedicationRequest/1": True, "MedicationRequest/2": False}

@@ -305,12 +305,20 @@ def test_route(dosage, text, route):
 
 @pytest.mark.parametrize(
     ("drug", "dosage", "high"),
-    [("dexamethasone", {"doseAndRate": [{"doseQuantity": {"value": 40, "unit": "mg"}}]}, True),
-     ("dexamethasone", {"doseAndRate": [{"doseQuantity": {"value": 20, "unit": "mg"}}]}, True),
+    # dexamethasone: high-dose = >= 80 mg a week by its schedule (pulsed 40 mg days 1-4...), or written
+    # as high-dose/pulse; the myeloma low-dose backbone, 40 mg once weekly, is not (supportive.yaml)
+    [("dexamethasone", {"doseAndRate": [{"doseQuantity": {"value": 40, "unit": "mg"}}]}, False),  # no schedule
+     ("dexamethasone", {"doseAndRate": [{"doseQuantity": {"value": 40, "unit": "mg"}}],
+                        "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}, True),  # 280 mg/wk
      ("dexamethasone", {"doseAndRate": [{"doseQuantity": {"value": 4, "unit": "mg"}}]}, False),
+     ("dexamethasone", {"doseAndRate": [{"doseQuantity": {"value": 20, "unit": "mg"}}],
+                        "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}, True),  # 140 mg/wk
      ("dexamethasone", {"doseAndRate": [{"doseQuantity": {"value": 8, "unit": "mg"}}],
-                        "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}, True),  # 56 mg/wk
-     ("dexamethasone", {"text": "40 mg PO weekly"}, True),
+                        "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}, False),  # 56 mg/wk
+     ("dexamethasone", {"text": "40 mg PO weekly"}, False),
+     ("dexamethasone", {"text": "40 mg PO days 1-4, 9-12, 17-20"}, True),  # 120 mg/wk
+     ("dexamethasone", {"text": "20 mg days 1, 2, 8, 9, 15, 16"}, False),  # Kd backbone, 30 mg/wk
+     ("dexamethasone", {"text": "high-dose dexamethasone pulse"}, True),
      ("dexamethasone", {"text": "4 mg daily"}, False),
      ("prednisone", {"doseAndRate": [{"doseQuantity": {"value": 60, "unit": "mg"}}]}, True),
      ("prednisone", {"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}, False),

@@ -354,6 +354,31 @@ def mg_in_text(text: str) -> float | None:
     return best
 
 
+_DAY_LIST_RE = re.compile(r"\bdays?\s+((?:\d+\s*(?:-|–|to)\s*\d+|\d+)(?:\s*(?:,|and|&)\s*(?:\d+\s*(?:-|–|to)\s*\d+|\d+))*)", re.I)
+_CYCLE_RE = re.compile(r"\b(?:q\s*|every\s+)?(21|28|35)[- ]?(?:day|d)\b|\bq\s*(21|28|35)\s*d", re.I)
+
+
+def _days_in_cycle(text: str) -> float | None:
+    """'40 mg days 1-4, 9-12, 17-20' -> 12 dosing days per 28-day cycle (21/35 when the text says so)."""
+    m = _DAY_LIST_RE.search(text)
+    if not m:
+        return None
+    days: set[int] = set()
+    for part in re.split(r"\s*(?:,|and|&)\s*", m.group(1)):
+        bounds = re.split(r"\s*(?:-|–|to)\s*", part.strip())
+        try:
+            lo, hi = int(bounds[0]), int(bounds[-1])
+        except ValueError:
+            continue
+        if 0 < lo <= hi <= 60:
+            days.update(range(lo, hi + 1))
+    if not days:
+        return None
+    c = _CYCLE_RE.search(text)
+    cycle = int(next(g for g in c.groups() if g)) if c else 28
+    return len(days) / max(cycle, max(days))
+
+
 def doses_per_day(dosage: Any) -> float | None:
     """How many doses a day the Dosage timing gives (frequency / period), None if not stated."""
     rep = as_dict(as_dict(as_dict(dosage).get("timing")).get("repeat"))
@@ -362,6 +387,9 @@ def doses_per_day(dosage: Any) -> float | None:
     unit = as_str(rep.get("periodUnit")).lower()
     if not freq or not period or unit not in _PERIOD_DAYS:
         text = as_str(as_dict(dosage).get("text")).lower()
+        in_cycle = _days_in_cycle(text)
+        if in_cycle is not None:
+            return in_cycle
         if re.search(r"\bweekly\b|once a week|every week|\bq\s*w(ee)?k\b|/\s*week", text):
             return 1 / 7
         if re.search(r"\b(daily|once a day|every day|qd|od)\b", text):
@@ -373,8 +401,12 @@ def doses_per_day(dosage: Any) -> float | None:
     return freq / days if days > 0 else None
 
 
+_HIGH_DOSE_WORDS = re.compile(r"\bhigh[- ]dose\b|\bpulsed?\b|\bHD[- ]?dex", re.I)
+
+
 def is_high_dose_steroid(agents: list[str], dosages: list[Any], fallback_text: str, knowledge: Knowledge) -> bool:
-    """Dexamethasone >= 20 mg a dose or >= 40 mg a week; prednisone >= 20 mg a day (supportive.yaml)."""
+    """Dexamethasone at >= 80 mg a week by its schedule, or written as high-dose/pulse; prednisone
+    >= 20 mg a day (thresholds and their reasons in mappings/supportive.yaml)."""
     try:
         th = drug_index(knowledge).steroid_thresholds
         dex = as_dict(th.get("dexamethasone"))
@@ -382,6 +414,10 @@ def is_high_dose_steroid(agents: list[str], dosages: list[Any], fallback_text: s
         for agent in agents:
             if agent not in ("dexamethasone", "prednisone"):
                 continue
+            if agent == "dexamethasone":
+                words = " ".join([fallback_text, *(as_str(as_dict(d).get("text")) for d in dosages)])
+                if _HIGH_DOSE_WORDS.search(words):
+                    return True
             pairs = [(dose_mg(d), doses_per_day(d)) for d in dosages if isinstance(d, dict)]
             pairs = [p for p in pairs if p[0] is not None]
             if not pairs:
@@ -390,9 +426,9 @@ def is_high_dose_steroid(agents: list[str], dosages: list[Any], fallback_text: s
             for mg, per_day in pairs:
                 assert mg is not None
                 if agent == "dexamethasone":
-                    if mg >= float(dex.get("per_dose_mg", 20)):
+                    if "per_dose_mg" in dex and mg >= float(dex["per_dose_mg"]):
                         return True
-                    if per_day is not None and mg * per_day * 7 >= float(dex.get("per_week_mg", 40)):
+                    if per_day is not None and mg * per_day * 7 >= float(dex.get("per_week_mg", 80)):
                         return True
                 else:
                     daily = mg * per_day if per_day is not None and per_day >= 1 else mg
