@@ -247,10 +247,12 @@ def test_sandbox_interaction_feedback_and_paste(live, client, app, tmp_path):
         if fx.group != "patients" or fx.hook != "order-select":
             continue
         cards = client.post(f"/cds-services/{fx.service_id}", json=fx.request).get_json()["cards"]
-        if any(c.get("suggestions") for c in cards) and cards[-1].get("overrideReasons"):
+        with_suggestions = [i for i, c in enumerate(cards) if c.get("suggestions")]
+        # the harness accepts the first card with suggestions and dismisses the last card: two cards
+        if with_suggestions and with_suggestions[0] != len(cards) - 1 and cards[-1].get("overrideReasons"):
             order_fx = fx
             break
-    assert order_fx is not None, "no shipped order-select fixture with suggestions and override reasons"
+    assert order_fx is not None, "no shipped order-select fixture with two cards, suggestions and override reasons"
     pv = next(f for f in sandbox.all_fixtures() if f.group == "patients" and f.hook == "patient-view"
               and len(client.post("/cds-services/mm-next-line", json=f.request).get_json()["cards"]) >= 2)
     expected_pasted = [c["summary"] for c in client.post("/cds-services/mm-next-line", json=pv.request).get_json()["cards"]]
