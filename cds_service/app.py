@@ -62,7 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mmcds"] = runtime
 
-    from cds_service.http import auth, cors, discovery, errors, feedback, hooks, ops
+    from cds_service.http import auth, cors, discovery, errors, feedback, hooks, openapi, ops, sandbox, smart
 
     errors.install(app)
     cors.install(app, settings)
@@ -71,8 +71,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(hooks.bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(ops.bp)
-    for optional in ("sandbox", "smart", "openapi"):
-        _register_optional(app, optional)
+    app.register_blueprint(sandbox.bp)
+    app.register_blueprint(smart.bp)
+    app.register_blueprint(openapi.bp)
     return app
 
 
@@ -104,16 +105,3 @@ def warm_up(settings: Settings, knowledge: Knowledge) -> None:
             log.warning("warm-up request failed", extra={"error_type": type(exc).__name__})
         if len(seen) == len(by_hook):
             break
-
-
-def _register_optional(app: Flask, name: str) -> None:
-    """Blueprints of the integrator pages, present once their module is in the package."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"cds_service.http.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"cds_service.http.{name}":
-            raise
-        return
-    app.register_blueprint(module.bp)

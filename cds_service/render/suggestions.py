@@ -77,6 +77,11 @@ def medication_request(
                                    NOTE.format(why=f" ({why})" if why else ""), route_text)
     if template is None:
         return None
+    return _instantiate(template, patient_ref)
+
+
+def _instantiate(template: str, patient_ref: str | None) -> dict[str, Any]:
+    """A fresh resource from a validated template, for this patient (or none named)."""
     resource = json.loads(template)
     if patient_ref:
         resource["subject"] = {"reference": patient_ref}
@@ -167,12 +172,7 @@ def service_request(text: str, patient_ref: str | None, why: str) -> dict[str, A
     template = _service_request_template(text, f"Suggested by MM-CDS ({why}).")
     if template is None:
         return None
-    resource = json.loads(template)
-    if patient_ref:
-        resource["subject"] = {"reference": patient_ref}
-    else:
-        resource.pop("subject", None)
-    return resource
+    return _instantiate(template, patient_ref)
 
 
 def supportive_suggestions(rules: Rules, drafts: list[DraftOrder], items: list[dict[str, str]],
