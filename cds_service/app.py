@@ -12,6 +12,7 @@ from flask import Flask
 from cds_service.config import Settings, load_settings
 from cds_service.knowledge.loader import Knowledge, default_knowledge
 from cds_service.pipeline import HookResult
+from cds_service.statecache import StateCache
 from cds_service.store.db import Store
 
 log = logging.getLogger("cds_service.app")
@@ -24,6 +25,7 @@ class Runtime:
     settings: Settings
     knowledge: Knowledge
     store: Store | None
+    cache: StateCache | None = None
 
     def audit(self, result: HookResult) -> None:
         """Keep a durable record of what was said; an audit failure must not lose the answer."""
@@ -49,9 +51,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     configure_logging(settings.log_level)
     knowledge = default_knowledge()
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, background_audit=True)
     store.create_schema()
-    runtime = Runtime(settings=settings, knowledge=knowledge, store=store)
+    runtime = Runtime(settings=settings, knowledge=knowledge, store=store,
+                      cache=StateCache(settings.state_cache_size))
 
     if str(settings.raw.get("WARMUP", "true")).lower() not in ("0", "false", "no", "off"):
         warm_up(settings, knowledge)

@@ -73,6 +73,7 @@ class Settings:
     unavailable_agents: list[str] = field(default_factory=list)
     data_dir: Path = field(default_factory=lambda: Path("data"))
     max_body_bytes: int = 5 * 1024 * 1024
+    state_cache_size: int = 256  # charts whose record and state each worker keeps (0: off); statecache.py
     cors_origins: list[str] = field(default_factory=lambda: ["*"])
     as_of_date: date | None = None  # fixed "today" for reproducible evaluation (tests, audits)
     log_level: str = "INFO"
@@ -89,7 +90,7 @@ KEYS = (
     "TENANT_ALLOWLIST", "JWT_LEEWAY_S", "FHIR_TIMEOUT_S", "FHIR_DEADLINE_S", "FHIR_MAX_PAGES",
     "CAR_T_AVAILABLE", "UNAVAILABLE_AGENTS", "DATA_DIR", "MAX_BODY_BYTES", "CORS_ORIGINS",
     "AS_OF_DATE", "LOG_LEVEL", "SMART_CLIENT_ID",
-    "JWT_ALGORITHMS",
+    "JWT_ALGORITHMS", "STATE_CACHE_SIZE",
 )
 
 
@@ -121,7 +122,7 @@ def load_settings(config: Mapping[str, Any] | None = None, environ: Mapping[str,
     s.unavailable_agents = [a.lower() for a in s.unavailable_agents]
     for key, attr, conv in (("JWT_LEEWAY_S", "jwt_leeway_s", int), ("FHIR_TIMEOUT_S", "fhir_timeout_s", float),
                             ("FHIR_DEADLINE_S", "fhir_deadline_s", float), ("FHIR_MAX_PAGES", "fhir_max_pages", int),
-                            ("MAX_BODY_BYTES", "max_body_bytes", int)):
+                            ("MAX_BODY_BYTES", "max_body_bytes", int), ("STATE_CACHE_SIZE", "state_cache_size", int)):
         if key in merged:
             try:
                 setattr(s, attr, conv(merged[key]))

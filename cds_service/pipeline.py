@@ -7,6 +7,7 @@ times them. Errors the EHR caused become `HookError` with the CONTRACT status co
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -27,6 +28,7 @@ from cds_service.record.normalise import build_record
 from cds_service.render.orders import order_cards
 from cds_service.render.patient_view import patient_view_cards
 from cds_service.render.state_card import state_card
+from cds_service.statecache import Entry, StateCache, resources_digest
 
 log = logging.getLogger("cds_service.pipeline")
 
@@ -61,6 +63,7 @@ class HookResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     gathered: GatherResult | None = None
     dropped_cards: int = 0
+    state_cached: bool = False  # record and state reused from the StateCache
 
 
 def input_hash(request: dict[str, Any]) -> str:
@@ -109,8 +112,36 @@ def evidence_link(base_url: str | None) -> dict[str, Any] | None:
     return {"label": "Full evidence view (SMART app)", "url": f"{base_url.rstrip('/')}/smart/launch", "type": "smart"}
 
 
+def read_chart(resources: list[dict[str, Any]], as_of: date, knowledge: Knowledge,
+               cache: StateCache | None, timings: dict[str, float]) -> tuple[Entry, bool]:
+    """Record and clinical state of the gathered chart (and whether they came from `cache`).
+
+    The cache is used only when the chart is unchanged (see statecache.py).
+    """
+    mark = time.perf_counter()
+    key = None
+    if cache is not None and cache.enabled:
+        digest = resources_digest(resources)
+        if digest is not None:
+            key = (digest, as_of, knowledge.digest)
+            hit = cache.get(key)
+            if hit is not None:
+                timings["record"] = (time.perf_counter() - mark) * 1000
+                timings["state"] = 0.0
+                return hit, True
+    record = build_record(resources, as_of, knowledge)
+    timings["record"] = (time.perf_counter() - mark) * 1000
+    mark = time.perf_counter()
+    state = derive_state(record, as_of)
+    timings["state"] = (time.perf_counter() - mark) * 1000
+    entry = Entry(record=record, state=state)
+    if key is not None and cache is not None:
+        cache.put(key, entry)
+    return entry, False
+
+
 def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
-        base_url: str | None = None) -> HookResult:
+        base_url: str | None = None, cache: StateCache | None = None) -> HookResult:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     service = validate_request(service_id, request)
@@ -123,22 +154,20 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True,
                         fetch_errors=exc.fetch_errors) from exc
     timings["gather"] = (time.perf_counter() - mark) * 1000
-    mark = time.perf_counter()
 
     as_of = today(settings)
-    record = build_record(gathered.resources, as_of, knowledge)
-    timings["record"] = (time.perf_counter() - mark) * 1000
-    mark = time.perf_counter()
-
-    state = derive_state(record, as_of)
+    chart, cached = read_chart(gathered.resources, as_of, knowledge, cache, timings)
+    record = chart.record
+    # The cached state is shared: this call's notes about missing data go on a copy.
+    missing = list(chart.state.missing)
     for key in gathered.missing:
         note = f"{key}: not available ({gathered.problems.get(key, 'absent')})"
-        if note not in state.missing:
-            state.missing.append(note)
+        if note not in missing:
+            missing.append(note)
     for key, problem in gathered.problems.items():
         if key in gathered.fetched:  # fetched, but incomplete (paging stopped, deadline)
-            state.missing.append(f"{key}: possibly incomplete ({problem})")
-    timings["state"] = (time.perf_counter() - mark) * 1000
+            missing.append(f"{key}: possibly incomplete ({problem})")
+    state = dataclasses.replace(chart.state, missing=missing) if missing != chart.state.missing else chart.state
     mark = time.perf_counter()
 
     cards: list[dict[str, Any]] = []
@@ -181,4 +210,5 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         timings_ms={k: round(v, 3) for k, v in timings.items()},
         gathered=gathered,
         dropped_cards=dropped,
+        state_cached=cached,
     )

@@ -45,6 +45,7 @@ def gunicorn_options(host: str, port: int, workers: int | None = None, threads: 
         "loglevel": "warning",
         "child_exit": _child_exit,
         "pre_fork": _pre_fork,
+        "worker_exit": _worker_exit,
     }
 
 
@@ -52,6 +53,14 @@ def _pre_fork(server: Any, worker: Any) -> None:
     """Before each fork: move the preloaded (long-lived) objects to the GC's permanent generation."""
     gc.collect()
     gc.freeze()
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    """In the exiting worker: commit the audit rows its writer thread still holds."""
+    runtime = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("mmcds")
+    store = getattr(runtime, "store", None)
+    if store is not None:
+        store.close()
 
 
 def _child_exit(server: Any, worker: Any) -> None:

@@ -41,7 +41,8 @@ def invoke(service_id: str) -> Response:
         if service_id not in SERVICES:
             raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
         body = parse_json_body()
-        result = run(service_id, body, runtime.settings, runtime.knowledge, base_url=request.host_url)
+        result = run(service_id, body, runtime.settings, runtime.knowledge, base_url=request.host_url,
+                     cache=runtime.cache)
     except HookError as exc:
         if exc.fetch_errors:
             metrics.observe_fetch(label, time.perf_counter() - started, exc.fetch_errors)

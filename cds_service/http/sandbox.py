@@ -211,7 +211,8 @@ def evaluate(service_id: str, req: Any) -> tuple[int, dict[str, Any]]:
     if jwt_mode and isinstance(req, dict):
         req = _offline(req)
     try:
-        result = run(service_id, req, runtime.settings, runtime.knowledge, base_url=request.host_url)
+        result = run(service_id, req, runtime.settings, runtime.knowledge, base_url=request.host_url,
+                     cache=runtime.cache)
     except HookError as exc:
         return exc.status, exc.body()
     except Exception as exc:  # our bug on an odd pasted request: show it on the page, details in the log

@@ -9,7 +9,9 @@ free-text `userComment` may hold anything a clinician typed, so it is never stor
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
 import threading
 import time
@@ -45,6 +47,7 @@ JTI_PRUNE_INTERVAL_S = 60.0
 READ_ONLY = "mmcds_read_only"
 _MAX_ID = 200  # longest uuid/id string we keep; longer values are cut (they are ours or opaque ids)
 
+_log = logging.getLogger("cds_service.store")
 metadata = MetaData()
 
 meta_table = Table(
@@ -163,11 +166,138 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def audit_rows_for(*, hook_instance: str, service_id: str, hook: str, cards: list[dict], input_hash: str,
+                   timings_ms: dict[str, float], knowledge_version: str) -> list[dict]:
+    """The audit rows of one answer: one per card, ids and rule metadata only."""
+    now = time.time()
+    timings = json.dumps({str(k): round(float(v), 3) for k, v in (timings_ms or {}).items()})
+    rows = []
+    for card in cards or []:
+        if not isinstance(card, dict) or not card.get("uuid"):
+            continue
+        ext = (card.get("extension") or {}).get("org.mmcds.card") or {}
+        suggestions = [s.get("uuid") for s in card.get("suggestions") or [] if isinstance(s, dict) and s.get("uuid")]
+        code = ext.get("code")
+        rows.append(
+            {
+                "created_at": now,
+                "hook_instance": _clip(hook_instance or ""),
+                "service_id": _clip(service_id, 100),
+                "hook": _clip(hook, 100),
+                "card_uuid": _clip(card["uuid"]),
+                "rule_id": _clip(ext["ruleId"]) if ext.get("ruleId") else None,
+                "kind": _clip(ext["kind"], 50) if ext.get("kind") else None,
+                "code": _clip(code) if isinstance(code, str) else None,
+                "suggestion_uuids": json.dumps([_clip(s) for s in suggestions]),
+                "knowledge_version": _clip(ext.get("knowledgeVersion") or knowledge_version or "", 100),
+                "input_hash": _clip(input_hash, 128),
+                "timings_ms": timings,
+            }
+        )
+    return rows
+
+
+class AuditWriter:
+    """Commits audit rows from a queue in batches, on a thread of the process that queued them.
+
+    Why: a commit per answer (SQLAlchemy + BEGIN IMMEDIATE + WAL fsync policy) cost ~0.5 ms of
+    the request's CPU and serialised the workers on SQLite's write lock; one commit per batch
+    costs the same for 1 or 200 rows. Nothing is dropped: a failed batch is retried row-set by
+    row-set synchronously and then logged (never with patient data), `flush()` waits for the
+    queue, and the queue is drained at interpreter exit (gunicorn workers exit through
+    `sys.exit`; `deploy/gunicorn.conf.py` and `serve` also flush in `worker_exit`).
+    A worker forked from a parent that had a writer starts its own thread on first use.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cond = threading.Condition()
+        self._pending: list[list[dict]] = []
+        self._inflight = 0
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._stopping = False
+        self.failures = 0
+        atexit.register(self.stop)
+
+    def submit(self, rows: list[dict]) -> None:
+        with self._cond:
+            self._ensure_thread()
+            self._pending.append(rows)
+            self._cond.notify()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._thread is None or self._pid != os.getpid():
+                if self._pending:  # no live thread in this process: write here
+                    batch, self._pending = self._pending, []
+                    self._write(batch)
+                return True
+            while self._pending or self._inflight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def stop(self) -> None:
+        self.flush()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        if self._pid != os.getpid():  # forked: the parent's queue is the parent's to write
+            self._pending = []
+            self._inflight = 0
+        self._pid = os.getpid()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="mmcds-audit-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending and self._stopping:
+                    return
+                batch, self._pending = self._pending, []
+                self._inflight += 1
+            try:
+                self._write(batch)
+            finally:
+                with self._cond:
+                    self._inflight -= 1
+                    self._cond.notify_all()
+
+    def _write(self, batch: list[list[dict]]) -> None:
+        rows = [r for rows in batch for r in rows]
+        try:
+            self._store._insert_ignoring_duplicates(audit_table, rows)
+            return
+        except Exception:  # noqa: BLE001 - retried below, one answer at a time
+            pass
+        for rows in batch:
+            try:
+                self._store._insert_ignoring_duplicates(audit_table, rows)
+            except Exception as exc:  # noqa: BLE001 - the answer was sent; ops see the failure
+                self.failures += 1
+                _log.error("audit write failed", extra={"error_type": type(exc).__name__, "rows": len(rows)})
+
+
 class Store:
     """Audit, feedback and JWT-replay store; one per process, thread-safe (pooled connections)."""
 
-    def __init__(self, database_url: str, *, schema: str | None = None) -> None:
-        """`schema` (PostgreSQL only) places the tables in that schema, e.g. one per test run."""
+    def __init__(self, database_url: str, *, schema: str | None = None, background_audit: bool = False) -> None:
+        """`schema` (PostgreSQL only) places the tables in that schema, e.g. one per test run.
+
+        `background_audit`: audit rows are committed by a writer thread in batches, off the
+        request's path (the served app); otherwise each call commits before it returns.
+        """
         database_url = normalise_url(database_url)
         self.database_url = database_url
         self.is_sqlite = _is_sqlite(database_url)
@@ -191,6 +321,7 @@ class Store:
         _ENGINES.add(engine)
         self._last_prune = 0.0
         self._prune_lock = threading.Lock()
+        self._writer: AuditWriter | None = AuditWriter(self) if background_audit else None
 
     # ---------------------------------------------------------------- schema
     def create_schema(self) -> None:
@@ -253,34 +384,29 @@ class Store:
         timings_ms: dict[str, float],
         knowledge_version: str,
     ) -> None:
-        """One row per card; only ids we generated and rule metadata, never card text."""
-        now = time.time()
-        timings = json.dumps({str(k): round(float(v), 3) for k, v in (timings_ms or {}).items()})
-        rows = []
-        for card in cards or []:
-            if not isinstance(card, dict) or not card.get("uuid"):
-                continue
-            ext = (card.get("extension") or {}).get("org.mmcds.card") or {}
-            suggestions = [s.get("uuid") for s in card.get("suggestions") or [] if isinstance(s, dict) and s.get("uuid")]
-            code = ext.get("code")
-            rows.append(
-                {
-                    "created_at": now,
-                    "hook_instance": _clip(hook_instance or ""),
-                    "service_id": _clip(service_id, 100),
-                    "hook": _clip(hook, 100),
-                    "card_uuid": _clip(card["uuid"]),
-                    "rule_id": _clip(ext["ruleId"]) if ext.get("ruleId") else None,
-                    "kind": _clip(ext["kind"], 50) if ext.get("kind") else None,
-                    "code": _clip(code) if isinstance(code, str) else None,
-                    "suggestion_uuids": json.dumps([_clip(s) for s in suggestions]),
-                    "knowledge_version": _clip(ext.get("knowledgeVersion") or knowledge_version or "", 100),
-                    "input_hash": _clip(input_hash, 128),
-                    "timings_ms": timings,
-                }
-            )
-        if rows:
+        """One row per card; only ids we generated and rule metadata, never card text.
+
+        Written at once, or — with `background_audit` — handed to this process's writer thread,
+        which commits whatever has queued in one transaction (readers here flush it first).
+        """
+        rows = audit_rows_for(hook_instance=hook_instance, service_id=service_id, hook=hook, cards=cards,
+                              input_hash=input_hash, timings_ms=timings_ms, knowledge_version=knowledge_version)
+        if not rows:
+            return
+        if self._writer is not None:
+            self._writer.submit(rows)
+        else:
             self._insert_ignoring_duplicates(audit_table, rows)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until queued audit rows are committed (True) — before reads, at shutdown."""
+        return True if self._writer is None else self._writer.flush(timeout)
+
+    def close(self) -> None:
+        """Flush and stop the writer thread; the engine stays usable for synchronous writes."""
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
 
     def _insert_ignoring_duplicates(self, table: Table, rows: list[dict]) -> None:
         """Insert rows, skipping those whose unique key exists (a retried request is not an error)."""
@@ -327,6 +453,7 @@ class Store:
         Feedback reaches its rule through the audit row of the card; feedback whose card uuid was
         never audited (another deployment, a lost audit, a forged uuid) counts as unknown.
         """
+        self.flush()
         f, a = feedback_table, audit_table
         with self._reader() as conn:
             total = conn.execute(select(func.count()).select_from(f)).scalar() or 0
@@ -352,6 +479,7 @@ class Store:
 
     def audit_rows(self, hook_instance: str | None = None) -> list[dict]:
         """Audit rows as dicts (tests, support); JSON columns decoded."""
+        self.flush()
         stmt = select(audit_table).order_by(audit_table.c.id)
         if hook_instance is not None:
             stmt = stmt.where(audit_table.c.hook_instance == hook_instance)

@@ -1,0 +1,90 @@
+"""A bounded, content-keyed cache of derived clinical states, one per worker process.
+
+Why: an EHR calls the hooks again and again with the same chart — patient-view on every chart
+open, order-select on every order the clinician touches, order-sign at the end — and reading the
+chart into a record and deriving its state is most of a call's cost. The derivation is a pure
+function of (the gathered resources, the as-of date, the knowledge), so its result can be reused
+when exactly those are the same: the key is a 128-bit BLAKE2b digest of the gathered resources'
+JSON bytes together with the date and the knowledge digest. Any change to any resource, a new
+day, or another knowledge release is a different key, never a stale answer.
+
+What is kept: the PatientRecord and ClinicalState objects, which the rules and renderers only
+read (tests/test_statecache.py checks that no stage mutates them). Nothing is written to disk or
+logged; entries live in the worker's memory until evicted (least recently used first).
+`MMCDS_STATE_CACHE_SIZE=0` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+
+from cds_service.clinical.model import ClinicalState
+from cds_service.record.model import PatientRecord
+
+
+@dataclass(frozen=True)
+class Entry:
+    record: PatientRecord
+    state: ClinicalState
+
+
+def resources_digest(resources: list[dict[str, Any]]) -> bytes | None:
+    """A digest of the gathered resources exactly as they will be read (order and all).
+
+    None when they cannot be serialised (then nothing is cached and the chart is read afresh).
+    """
+    try:
+        raw = orjson.dumps(resources, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+class StateCache:
+    """LRU map from (resources digest, as-of date, knowledge digest) to (record, state)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max(0, int(max_entries))
+        self._data: OrderedDict[tuple[bytes, date, str], Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: tuple[bytes, date, str]) -> Entry | None:
+        if not self.max_entries:
+            return None
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: tuple[bytes, date, str], entry: Entry) -> None:
+        if not self.max_entries:
+            return
+        with self._lock:
+            self._data[key] = entry
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()

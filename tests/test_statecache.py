@@ -1,0 +1,148 @@
+"""The state cache: a reused chart gives exactly the answer a fresh read gives, and nothing leaks.
+
+Every fixture request is run without a cache, then twice through one shared cache (a miss and a
+hit); the cards must be identical apart from the uuids we mint per answer. The cached record and
+state must come out of the rules and renderers unchanged (they are shared between calls).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cds_service.config import load_settings
+from cds_service.conformance import load_fixtures
+from cds_service.knowledge.loader import default_knowledge
+from cds_service.pipeline import run
+from cds_service.statecache import Entry, StateCache, resources_digest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_FOR_HOOK = {"patient-view": "mm-next-line", "order-select": "mm-order-check", "order-sign": "mm-order-sign"}
+UUID_RE = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+FIXTURES = [f for f in load_fixtures([ROOT / "fixtures" / "patients"]) if f.request.get("prefetch")]
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Any:
+    return default_knowledge()
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return load_settings({"AUTH_MODE": "none", "AS_OF_DATE": "2026-11-01",
+                          "DATA_DIR": str(tmp_path_factory.mktemp("data"))}, environ={})
+
+
+def _offline(request: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in request.items() if k not in ("fhirServer", "fhirAuthorization")}
+
+
+def _cards(response: dict[str, Any]) -> bytes:
+    return UUID_RE.sub(b"<uuid>", orjson.dumps(response, option=orjson.OPT_SORT_KEYS))
+
+
+def test_fixtures_found() -> None:
+    assert len(FIXTURES) >= 50
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.path for f in FIXTURES])
+def test_cached_answer_equals_fresh_answer(fixture: Any, settings: Any, knowledge: Any) -> None:
+    request = _offline(fixture.request)
+    service_id = SERVICE_FOR_HOOK[request["hook"]]
+    fresh = run(service_id, copy.deepcopy(request), settings, knowledge)
+    assert not fresh.state_cached
+
+    cache = StateCache(8)
+    miss = run(service_id, copy.deepcopy(request), settings, knowledge, cache=cache)
+    assert not miss.state_cached and len(cache) == 1
+    (entry,) = cache._data.values()
+    snapshot = copy.deepcopy((entry.record, entry.state))
+    hit = run(service_id, copy.deepcopy(request), settings, knowledge, cache=cache)
+    assert hit.state_cached
+    assert cache.hits == 1 and cache.misses == 1
+
+    assert _cards(miss.response) == _cards(fresh.response)
+    assert _cards(hit.response) == _cards(fresh.response)
+    # the shared objects were not changed by the rules, renderers or the missing-data notes
+    assert (entry.record, entry.state) == snapshot
+
+
+def test_missing_data_notes_stay_with_their_call(settings: Any, knowledge: Any) -> None:
+    """Same resources, but one call lacks a prefetch key: its 'not available' note must not stick."""
+    fixture = next(f for f in FIXTURES if f.request["hook"] == "patient-view"
+                   and f.request["prefetch"].get("observations") is not None)
+    complete = _offline(fixture.request)
+    empty_obs = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    with_empty = copy.deepcopy(complete)
+    with_empty["prefetch"]["observations"] = empty_obs
+    without = copy.deepcopy(complete)
+    without["prefetch"]["observations"] = None  # the EHR could not prefetch it (and no FHIR server)
+
+    cache = StateCache(8)
+    first = run("mm-next-line", with_empty, settings, knowledge, cache=cache)
+    second = run("mm-next-line", without, settings, knowledge, cache=cache)
+    third = run("mm-next-line", copy.deepcopy(with_empty), settings, knowledge, cache=cache)
+    assert second.state_cached and third.state_cached
+    assert b"observations: not available" in orjson.dumps(second.response)
+    assert b"observations: not available" not in orjson.dumps(first.response)
+    assert _cards(third.response) == _cards(first.response)
+
+
+def test_key_changes_with_any_resource_change() -> None:
+    chart = [{"resourceType": "Patient", "id": "p"},
+             {"resourceType": "Observation", "id": "o", "valueQuantity": {"value": 1.5}}]
+    changed = copy.deepcopy(chart)
+    changed[1]["valueQuantity"]["value"] = 1.6
+    reordered = list(reversed(chart))
+    digests = {resources_digest(chart), resources_digest(changed), resources_digest(reordered)}
+    assert len(digests) == 3
+    assert resources_digest(copy.deepcopy(chart)) == resources_digest(chart)
+
+
+def test_unserialisable_chart_is_not_cached() -> None:
+    assert resources_digest([{"resourceType": "Patient", "id": object()}]) is None
+
+
+def test_as_of_date_and_knowledge_are_part_of_the_key(settings: Any, knowledge: Any) -> None:
+    fixture = next(f for f in FIXTURES if f.request["hook"] == "patient-view")
+    request = _offline(fixture.request)
+    cache = StateCache(8)
+    run("mm-next-line", copy.deepcopy(request), settings, knowledge, cache=cache)
+    later = load_settings({"AUTH_MODE": "none", "AS_OF_DATE": "2027-06-01", "DATA_DIR": str(settings.data_dir)},
+                          environ={})
+    again = run("mm-next-line", copy.deepcopy(request), later, knowledge, cache=cache)
+    assert not again.state_cached and len(cache) == 2
+    assert {k[1] for k in cache._data} == {date(2026, 11, 1), date(2027, 6, 1)}
+    assert {k[2] for k in cache._data} == {knowledge.digest}
+
+
+def test_lru_eviction_and_off_switch() -> None:
+    cache = StateCache(2)
+    entries = {}
+    for name in ("a", "b", "c"):
+        key = (name.encode(), date(2026, 1, 1), "k")
+        entries[name] = Entry(record=None, state=None)  # type: ignore[arg-type]
+        cache.put(key, entries[name])
+        if name == "b":
+            assert cache.get((b"a", date(2026, 1, 1), "k")) is entries["a"]  # a is now most recent
+    assert len(cache) == 2
+    assert cache.get((b"b", date(2026, 1, 1), "k")) is None  # least recently used went first
+    assert cache.get((b"a", date(2026, 1, 1), "k")) is entries["a"]
+    off = StateCache(0)
+    off.put((b"a", date(2026, 1, 1), "k"), entries["a"])
+    assert not off.enabled and len(off) == 0 and off.get((b"a", date(2026, 1, 1), "k")) is None
+
+
+def test_setting_turns_the_cache_off(tmp_path: Path) -> None:
+    from cds_service.app import create_app
+
+    app = create_app({"AUTH_MODE": "none", "DATA_DIR": str(tmp_path), "STATE_CACHE_SIZE": "0", "WARMUP": "false"})
+    assert not app.extensions["mmcds"].cache.enabled
+    app = create_app({"AUTH_MODE": "none", "DATA_DIR": str(tmp_path), "WARMUP": "false"})
+    assert app.extensions["mmcds"].cache.max_entries == 256
