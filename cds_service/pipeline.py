@@ -66,10 +66,17 @@ class HookResult:
     state_cached: bool = False  # record and state reused from the StateCache
 
 
-def input_hash(request: dict[str, Any]) -> str:
-    """A hash of what the decision was made on, without the EHR's access token."""
-    safe = {k: v for k, v in request.items() if k != "fhirAuthorization"}
-    return hashlib.sha256(orjson.dumps(safe, option=orjson.OPT_SORT_KEYS)).hexdigest()
+def input_hash(request: dict[str, Any], resources: bytes | None) -> str:
+    """A hash of what the decision was made on: the hook, its context (draft orders included) and
+    the digest of the gathered resources — not the EHR's access token or the call's hookInstance,
+    so the same chart and orders give the same hash."""
+    if resources is None:  # resources that cannot be serialised: hash the request instead
+        safe = {k: v for k, v in request.items() if k not in ("fhirAuthorization", "hookInstance")}
+        return hashlib.sha256(orjson.dumps(safe, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+                                           default=repr)).hexdigest()
+    decided_on = {"hook": request.get("hook"), "context": request.get("context"), "resources": resources.hex()}
+    return hashlib.sha256(orjson.dumps(decided_on, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+                                       default=repr)).hexdigest()
 
 
 def validate_request(service_id: str, request: Any) -> Service:
@@ -78,12 +85,12 @@ def validate_request(service_id: str, request: Any) -> Service:
         raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
     if not isinstance(request, dict):
         raise HookError(400, "invalid request", "the body must be a JSON object")
-    problems = schemas.errors("request", request)
+    problems = schemas.check("request", request)
     if problems:
         raise HookError(400, "invalid request", "; ".join(problems))
     if request["hook"] != service.hook:
         raise HookError(400, "wrong hook", f"service '{service.id}' answers '{service.hook}', not '{request['hook']}'")
-    problems = schemas.errors(schemas.HOOK_CONTEXT_SCHEMA[service.hook], request["context"])
+    problems = schemas.check(schemas.HOOK_CONTEXT_SCHEMA[service.hook], request["context"])
     if problems:
         raise HookError(400, "invalid context", "; ".join(f"context {p}" for p in problems))
     return service
@@ -112,23 +119,21 @@ def evidence_link(base_url: str | None) -> dict[str, Any] | None:
     return {"label": "Full evidence view (SMART app)", "url": f"{base_url.rstrip('/')}/smart/launch", "type": "smart"}
 
 
-def read_chart(resources: list[dict[str, Any]], as_of: date, knowledge: Knowledge,
+def read_chart(resources: list[dict[str, Any]], digest: bytes | None, as_of: date, knowledge: Knowledge,
                cache: StateCache | None, timings: dict[str, float]) -> tuple[Entry, bool]:
     """Record and clinical state of the gathered chart (and whether they came from `cache`).
 
-    The cache is used only when the chart is unchanged (see statecache.py).
+    The cache is used only when the chart is unchanged: same `digest` (see statecache.py).
     """
     mark = time.perf_counter()
     key = None
-    if cache is not None and cache.enabled:
-        digest = resources_digest(resources)
-        if digest is not None:
-            key = (digest, as_of, knowledge.digest)
-            hit = cache.get(key)
-            if hit is not None:
-                timings["record"] = (time.perf_counter() - mark) * 1000
-                timings["state"] = 0.0
-                return hit, True
+    if cache is not None and cache.enabled and digest is not None:
+        key = (digest, as_of, knowledge.digest)
+        hit = cache.get(key)
+        if hit is not None:
+            timings["record"] = (time.perf_counter() - mark) * 1000
+            timings["state"] = 0.0
+            return hit, True
     record = build_record(resources, as_of, knowledge)
     timings["record"] = (time.perf_counter() - mark) * 1000
     mark = time.perf_counter()
@@ -156,7 +161,10 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
     timings["gather"] = (time.perf_counter() - mark) * 1000
 
     as_of = today(settings)
-    chart, cached = read_chart(gathered.resources, as_of, knowledge, cache, timings)
+    mark = time.perf_counter()
+    digest = resources_digest(gathered.resources)
+    timings["digest"] = (time.perf_counter() - mark) * 1000
+    chart, cached = read_chart(gathered.resources, digest, as_of, knowledge, cache, timings)
     record = chart.record
     # The cached state is shared: this call's notes about missing data go on a copy.
     missing = list(chart.state.missing)
@@ -206,7 +214,7 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         response=response,
         service=service,
         hook_instance=str(request.get("hookInstance")),
-        input_hash=input_hash(request),
+        input_hash=input_hash(request, digest),
         timings_ms={k: round(v, 3) for k, v in timings.items()},
         gathered=gathered,
         dropped_cards=dropped,

@@ -80,9 +80,14 @@ def fast_validator(name: str) -> Any | None:
         return None
 
 
+def check(name: str, instance: Any) -> list[str]:
+    """`errors(name, instance)`, with the valid case (every good call) confirmed in Rust first."""
+    fast = fast_validator(name)
+    if fast is not None and fast.is_valid(instance):
+        return []
+    return errors(name, instance)
+
+
 def check_response(response: dict[str, Any]) -> list[str]:
     """Problems of a response we built (validated on every call, so the valid case must be cheap)."""
-    fast = fast_validator("service-response")
-    if fast is not None and fast.is_valid(response):
-        return []
-    return errors("service-response", response)
+    return check("service-response", response)
