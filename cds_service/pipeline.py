@@ -25,8 +25,9 @@ from cds_service.hooks.registry import SERVICES, Service
 from cds_service.knowledge.loader import Knowledge
 from cds_service.record.drafts import read_draft_orders
 from cds_service.record.normalise import build_record
+from cds_service.render.cards import new_uuid
 from cds_service.render.orders import order_cards
-from cds_service.render.patient_view import patient_view_cards
+from cds_service.render.patient_view import patient_view_cards, view_settings_key
 from cds_service.render.state_card import state_card
 from cds_service.statecache import Entry, StateCache, resources_digest
 
@@ -119,6 +120,33 @@ def evidence_link(base_url: str | None) -> dict[str, Any] | None:
     return {"label": "Full evidence view (SMART app)", "url": f"{base_url.rstrip('/')}/smart/launch", "type": "smart"}
 
 
+def _remint(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fresh uuids for reused cards: every answer's cards and suggestions are its own (feedback, audit)."""
+    for card in cards:
+        card["uuid"] = new_uuid()
+        for suggestion in card.get("suggestions") or []:
+            suggestion["uuid"] = new_uuid()
+    return cards
+
+
+def patient_view(state: Any, knowledge: Knowledge, settings: Settings, link: dict[str, Any] | None,
+                 views: dict[Any, bytes] | None) -> list[dict[str, Any]]:
+    """State card, options card and notices; reused from `views` (the cached chart's) when rendered
+    before with the same settings, notes and link."""
+    key = (view_settings_key(settings), tuple(state.missing), link["url"] if link else None)
+    if views is not None:
+        done = views.get(key)
+        if done is not None:
+            return _remint(orjson.loads(done))
+    cards = [state_card(state, knowledge), *patient_view_cards(state, knowledge, settings)]
+    for card in cards:
+        if link and card.get("extension", {}).get("org.mmcds.card", {}).get("kind") == "options":
+            card.setdefault("links", []).append(dict(link))
+    if views is not None and len(views) < Entry.MAX_VIEWS:
+        views[key] = orjson.dumps(cards)
+    return cards
+
+
 def read_chart(resources: list[dict[str, Any]], digest: bytes | None, as_of: date, knowledge: Knowledge,
                cache: StateCache | None, timings: dict[str, float]) -> tuple[Entry, bool]:
     """Record and clinical state of the gathered chart (and whether they came from `cache`).
@@ -181,12 +209,9 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
     cards: list[dict[str, Any]] = []
     if service.hook == "patient-view":
         if state.multiple_myeloma:
-            cards.append(state_card(state, knowledge))
-            cards.extend(patient_view_cards(state, knowledge, settings))
             link = evidence_link(settings.public_base_url or base_url)
-            for card in cards:
-                if link and card.get("extension", {}).get("org.mmcds.card", {}).get("kind") == "options":
-                    card.setdefault("links", []).append(dict(link))
+            views = chart.views if cache is not None and cache.enabled else None
+            cards = patient_view(state, knowledge, settings, link, views)
     else:
         drafts = read_draft_orders(with_fetched_medications(request["context"], gathered), knowledge, service.hook)
         if state.multiple_myeloma:

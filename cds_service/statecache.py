@@ -4,12 +4,13 @@ Why: an EHR calls the hooks again and again with the same chart — patient-view
 open, order-select on every order the clinician touches, order-sign at the end — and reading the
 chart into a record and deriving its state is most of a call's cost. The derivation is a pure
 function of (the gathered resources, the as-of date, the knowledge), so its result can be reused
-when exactly those are the same: the key is a 128-bit BLAKE2b digest of the gathered resources'
+when exactly those are the same: the key is a 128-bit (truncated SHA-256) digest of the gathered resources'
 JSON bytes together with the date and the knowledge digest. Any change to any resource, a new
 day, or another knowledge release is a different key, never a stale answer.
 
 What is kept: the PatientRecord and ClinicalState objects, which the rules and renderers only
-read (tests/test_statecache.py checks that no stage mutates them). Nothing is written to disk or
+read (tests/test_statecache.py checks that no stage mutates them), and the patient-view cards
+rendered from them. Nothing is written to disk or
 logged; entries live in the worker's memory until evicted (least recently used first).
 `MMCDS_STATE_CACHE_SIZE=0` turns the cache off.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -31,8 +32,15 @@ from cds_service.record.model import PatientRecord
 
 @dataclass(frozen=True)
 class Entry:
+    """One chart's record and state, and the patient-view cards rendered from them (as JSON bytes,
+    by view key: settings, call-specific notes, link), so a repeated chart open skips rendering;
+    each reuse gets fresh card and suggestion uuids (pipeline.py)."""
+
     record: PatientRecord
     state: ClinicalState
+    views: dict[Any, bytes] = field(default_factory=dict, compare=False)
+
+    MAX_VIEWS = 8
 
 
 def resources_digest(resources: list[dict[str, Any]]) -> bytes | None:
@@ -44,7 +52,7 @@ def resources_digest(resources: list[dict[str, Any]]) -> bytes | None:
         raw = orjson.dumps(resources, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         return None
-    return hashlib.blake2b(raw, digest_size=16).digest()
+    return hashlib.sha256(raw).digest()[:16]  # SHA-256: hardware-accelerated, ~2x BLAKE2b here
 
 
 class StateCache:

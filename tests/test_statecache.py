@@ -69,6 +69,11 @@ def test_cached_answer_equals_fresh_answer(fixture: Any, settings: Any, knowledg
 
     assert _cards(miss.response) == _cards(fresh.response)
     assert _cards(hit.response) == _cards(fresh.response)
+    again = run(service_id, copy.deepcopy(request), settings, knowledge, cache=cache)  # rendered cards reused
+    assert _cards(again.response) == _cards(fresh.response)
+    # every answer has its own card and suggestion uuids, even when its cards were reused
+    minted = [set(UUID_RE.findall(orjson.dumps(r.response))) for r in (miss, hit, again)]
+    assert all(not (a & b) for i, a in enumerate(minted) for b in minted[i + 1:])
     # the shared objects were not changed by the rules, renderers or the missing-data notes
     assert (entry.record, entry.state) == snapshot
 
@@ -146,3 +151,34 @@ def test_setting_turns_the_cache_off(tmp_path: Path) -> None:
     assert not app.extensions["mmcds"].cache.enabled
     app = create_app({"AUTH_MODE": "none", "DATA_DIR": str(tmp_path), "WARMUP": "false"})
     assert app.extensions["mmcds"].cache.max_entries == 256
+
+
+def test_reused_cards_follow_the_settings(settings: Any, knowledge: Any) -> None:
+    """The same chart under other institution settings (no CAR-T, an agent unavailable) is re-rendered."""
+    fixture = next(f for f in FIXTURES if f.request["hook"] == "patient-view"
+                   and b"triple-class-refractory" in orjson.dumps(run("mm-next-line", _offline(f.request), settings,
+                                                                      knowledge).response))
+    request = _offline(fixture.request)
+    cache = StateCache(8)
+    base = run("mm-next-line", copy.deepcopy(request), settings, knowledge, cache=cache)
+    for overrides in ({"CAR_T_AVAILABLE": "false"}, {"UNAVAILABLE_AGENTS": "teclistamab,elranatamab,talquetamab"}):
+        other = load_settings({"AUTH_MODE": "none", "AS_OF_DATE": "2026-11-01", "DATA_DIR": str(settings.data_dir),
+                               **overrides}, environ={})
+        expected = run("mm-next-line", copy.deepcopy(request), other, knowledge)  # no cache
+        got = run("mm-next-line", copy.deepcopy(request), other, knowledge, cache=cache)
+        assert got.state_cached
+        assert _cards(got.response) == _cards(expected.response)
+        assert _cards(got.response) != _cards(base.response), overrides
+    again = run("mm-next-line", copy.deepcopy(request), settings, knowledge, cache=cache)
+    assert _cards(again.response) == _cards(base.response)
+
+
+def test_link_is_part_of_the_view_key(settings: Any, knowledge: Any) -> None:
+    fixture = next(f for f in FIXTURES if f.request["hook"] == "patient-view")
+    request = _offline(fixture.request)
+    cache = StateCache(8)
+    a = run("mm-next-line", copy.deepcopy(request), settings, knowledge, base_url="http://a.example/", cache=cache)
+    b = run("mm-next-line", copy.deepcopy(request), settings, knowledge, base_url="http://b.example/", cache=cache)
+    assert b"http://a.example/smart/launch" in orjson.dumps(a.response)
+    assert b"http://b.example/smart/launch" in orjson.dumps(b.response)
+    assert b"http://a.example" not in orjson.dumps(b.response)

@@ -166,6 +166,15 @@ def notice_card(notice: Notice, rules: Rules) -> dict[str, Any] | None:
     )
 
 
+def view_settings_key(settings: Settings) -> tuple[Any, ...]:
+    """The settings the patient-view cards depend on (clinical/options.py reads these two).
+
+    Part of the key under which rendered cards are reused for an unchanged chart (pipeline.py):
+    a setting that starts to shape these cards must be added here.
+    """
+    return (bool(settings.car_t_available), tuple(sorted(a.lower() for a in settings.unavailable_agents)))
+
+
 def patient_view_cards(state: ClinicalState, knowledge: Knowledge, settings: Settings) -> list[dict[str, Any]]:
     """For a myeloma patient: exactly one options card, then the notice cards; [] otherwise."""
     if not state.multiple_myeloma:

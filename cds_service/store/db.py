@@ -13,6 +13,7 @@ import atexit
 import json
 import logging
 import os
+import queue
 import threading
 import time
 import weakref
@@ -200,79 +201,99 @@ def audit_rows_for(*, hook_instance: str, service_id: str, hook: str, cards: lis
 class AuditWriter:
     """Commits audit rows from a queue in batches, on a thread of the process that queued them.
 
-    Why: a commit per answer (SQLAlchemy + BEGIN IMMEDIATE + WAL fsync policy) cost ~0.5 ms of
-    the request's CPU and serialised the workers on SQLite's write lock; one commit per batch
-    costs the same for 1 or 200 rows. Nothing is dropped: a failed batch is retried row-set by
-    row-set synchronously and then logged (never with patient data), `flush()` waits for the
-    queue, and the queue is drained at interpreter exit (gunicorn workers exit through
-    `sys.exit`; `deploy/gunicorn.conf.py` and `serve` also flush in `worker_exit`).
-    A worker forked from a parent that had a writer starts its own thread on first use.
+    Why: a commit per answer (SQLAlchemy + BEGIN IMMEDIATE + WAL) cost ~0.5 ms of the request's
+    CPU and serialised the workers on SQLite's write lock; one commit per batch costs about the
+    same for 1 or 200 rows. A request only puts its rows on a `SimpleQueue`; the writer wakes on
+    the first, waits `BATCH_WINDOW_S` for more, and commits them together.
+    Nothing is dropped: a failed batch is retried answer by answer and what still fails is
+    logged (never with patient data); `flush()` waits until everything queued so far is
+    committed; `stop()` runs at interpreter exit and from gunicorn's `worker_exit` hook. A worker
+    forked from a parent that had a writer starts its own thread and queue on first use.
     """
+
+    BATCH_WINDOW_S = 0.02
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._cond = threading.Condition()
-        self._pending: list[list[dict]] = []
-        self._inflight = 0
+        self._done = threading.Condition()
+        self._pid = -1
+        self._queue: queue.SimpleQueue[list[dict] | None] = queue.SimpleQueue()
+        self._submitted = 0
+        self._count_lock = threading.Lock()
+        self._written = 0
         self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._stopping = False
+        self._start_lock = threading.Lock()
         self.failures = 0
         atexit.register(self.stop)
 
     def submit(self, rows: list[dict]) -> None:
-        with self._cond:
-            self._ensure_thread()
-            self._pending.append(rows)
-            self._cond.notify()
+        if self._pid != os.getpid() or self._thread is None:
+            self._start()
+        with self._count_lock:  # count and queue order agree, so flush() knows what it waits for
+            self._submitted += 1
+            self._queue.put(rows)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._pid == os.getpid() and self._thread is not None:
+                return
+            # a forked child: the parent's queue and counts are the parent's to write
+            self._queue = queue.SimpleQueue()
+            self._submitted = 0
+            self._count_lock = threading.Lock()
+            self._written = 0
+            self._done = threading.Condition()
+            self._thread = threading.Thread(target=self._loop, name="mmcds-audit-writer", daemon=True)
+            self._pid = os.getpid()
+            self._thread.start()
 
     def flush(self, timeout: float = 30.0) -> bool:
+        if self._pid != os.getpid() or self._thread is None:
+            return True  # nothing was queued in this process
+        target = self._submitted
         deadline = time.monotonic() + timeout
-        with self._cond:
-            if self._thread is None or self._pid != os.getpid():
-                if self._pending:  # no live thread in this process: write here
-                    batch, self._pending = self._pending, []
-                    self._write(batch)
-                return True
-            while self._pending or self._inflight:
+        with self._done:
+            while self._written < target:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or not self._thread.is_alive():
                     return False
-                self._cond.wait(left)
-            return True
+                self._done.wait(min(left, 0.5))
+        return True
 
     def stop(self) -> None:
-        self.flush()
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-
-    def _ensure_thread(self) -> None:
-        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+        """Commit what is queued, then end the thread (a later `submit` starts a new one)."""
+        if self._pid != os.getpid() or self._thread is None:
             return
-        if self._pid != os.getpid():  # forked: the parent's queue is the parent's to write
-            self._pending = []
-            self._inflight = 0
-        self._pid = os.getpid()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name="mmcds-audit-writer", daemon=True)
-        self._thread.start()
+        self.flush()
+        thread, self._thread = self._thread, None
+        self._queue.put(None)
+        thread.join(timeout=5)
 
     def _loop(self) -> None:
+        q = self._queue
         while True:
-            with self._cond:
-                while not self._pending and not self._stopping:
-                    self._cond.wait()
-                if not self._pending and self._stopping:
-                    return
-                batch, self._pending = self._pending, []
-                self._inflight += 1
-            try:
+            first = q.get()
+            batch: list[list[dict]] = []
+            stopping = first is None
+            if first is not None:
+                batch.append(first)
+                time.sleep(self.BATCH_WINDOW_S)  # let the answers of the next few ms join this commit
+            while True:
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if batch:
                 self._write(batch)
-            finally:
-                with self._cond:
-                    self._inflight -= 1
-                    self._cond.notify_all()
+                with self._done:
+                    self._written += len(batch)
+                    self._done.notify_all()
+            if stopping:
+                return
 
     def _write(self, batch: list[list[dict]]) -> None:
         rows = [r for rows in batch for r in rows]
