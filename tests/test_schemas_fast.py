@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cds_service.conformance import load_fixtures
 from cds_service.hooks import schemas
+from cds_service.pipeline import envelope
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = [f.request for f in load_fixtures([ROOT / "fixtures" / "patients", ROOT / "fixtures" / "spec"])]
@@ -29,6 +30,12 @@ json_values = st.recursive(
 )
 
 
+def _envelope_agrees(request: Any) -> None:
+    """Validating the envelope (prefetch emptied, pipeline.envelope) gives the full request's verdict."""
+    if isinstance(request, dict):
+        assert (not schemas.errors("request", envelope(request))) == (not schemas.errors("request", request))
+
+
 def _agree(name: str, instance: Any) -> None:
     fast = schemas.fast_validator(name)
     if fast is None:
@@ -40,17 +47,18 @@ def test_shipped_requests_agree() -> None:
     assert REQUESTS
     for request in REQUESTS:
         _agree("request", request)
+        _envelope_agrees(request)
         hook = request.get("hook")
         if hook in schemas.HOOK_CONTEXT_SCHEMA:
             _agree(schemas.HOOK_CONTEXT_SCHEMA[hook], request.get("context"))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(index=st.integers(0, 10_000), where=st.sampled_from(["top", "context"]), key=st.text(max_size=12),
+@given(index=st.integers(0, 10_000), where=st.sampled_from(["top", "context", "prefetch"]), key=st.text(max_size=12),
        known=st.booleans(), value=json_values, drop=st.booleans())
 def test_mutated_requests_agree(index: int, where: str, key: str, known: bool, value: Any, drop: bool) -> None:
     request = copy.deepcopy(REQUESTS[index % len(REQUESTS)])
-    target = request if where == "top" or not isinstance(request.get("context"), dict) else request["context"]
+    target = request if where == "top" or not isinstance(request.get(where), dict) else request[where]
     if known and target:
         key = sorted(target)[index % len(target)]
     if drop:
@@ -58,5 +66,6 @@ def test_mutated_requests_agree(index: int, where: str, key: str, known: bool, v
     else:
         target[key] = value
     _agree("request", request)
+    _envelope_agrees(request)
     for name in schemas.HOOK_CONTEXT_SCHEMA.values():
         _agree(name, request.get("context"))

@@ -58,15 +58,18 @@ def _dedupe(resources: list[dict[str, Any]], patient_id: str | None) -> tuple[li
     seen: set[tuple[str, str]] = set()
     out: list[dict[str, Any]] = []
     dropped = 0
+    own = f"Patient/{patient_id}" if patient_id else None
     for res in resources:
         rtype = res.get("resourceType")
         rid = res.get("id")
-        if patient_id:
+        if own is not None:
             if rtype == "Patient" and isinstance(rid, str) and rid != patient_id:
                 dropped += 1
                 continue
-            owner = _patient_ref_id(res)
-            if owner is not None and owner != patient_id:
+            ref = res.get("subject")
+            value = ref.get("reference") if type(ref) is dict else None
+            # the usual case, a plain reference to this patient, without taking the reference apart
+            if value != own and _patient_ref_id(res) not in (None, patient_id):
                 dropped += 1
                 continue
         if isinstance(rid, str) and isinstance(rtype, str):

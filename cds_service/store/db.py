@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -171,7 +172,7 @@ def audit_rows_for(*, hook_instance: str, service_id: str, hook: str, cards: lis
                    timings_ms: dict[str, float], knowledge_version: str) -> list[dict]:
     """The audit rows of one answer: one per card, ids and rule metadata only."""
     now = time.time()
-    timings = json.dumps({str(k): round(float(v), 3) for k, v in (timings_ms or {}).items()})
+    timings = orjson.dumps({str(k): round(float(v), 3) for k, v in (timings_ms or {}).items()}).decode()
     rows = []
     for card in cards or []:
         if not isinstance(card, dict) or not card.get("uuid"):
@@ -189,7 +190,7 @@ def audit_rows_for(*, hook_instance: str, service_id: str, hook: str, cards: lis
                 "rule_id": _clip(ext["ruleId"]) if ext.get("ruleId") else None,
                 "kind": _clip(ext["kind"], 50) if ext.get("kind") else None,
                 "code": _clip(code) if isinstance(code, str) else None,
-                "suggestion_uuids": json.dumps([_clip(s) for s in suggestions]),
+                "suggestion_uuids": orjson.dumps([_clip(s) for s in suggestions]).decode(),
                 "knowledge_version": _clip(ext.get("knowledgeVersion") or knowledge_version or "", 100),
                 "input_hash": _clip(input_hash, 128),
                 "timings_ms": timings,
