@@ -29,7 +29,7 @@ from cds_service.render.cards import new_uuid
 from cds_service.render.orders import order_cards
 from cds_service.render.patient_view import patient_view_cards, view_settings_key
 from cds_service.render.state_card import state_card
-from cds_service.statecache import Entry, StateCache, resources_digest
+from cds_service.statecache import Entry, Known, StateCache, request_key, resources_digest
 
 log = logging.getLogger("cds_service.pipeline")
 
@@ -127,30 +127,27 @@ def evidence_link(base_url: str | None) -> dict[str, Any] | None:
     return {"label": "Full evidence view (SMART app)", "url": f"{base_url.rstrip('/')}/smart/launch", "type": "smart"}
 
 
-def _remint(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fresh uuids for reused cards: every answer's cards and suggestions are its own (feedback, audit)."""
-    for card in cards:
-        card["uuid"] = new_uuid()
-        for suggestion in card.get("suggestions") or []:
-            suggestion["uuid"] = new_uuid()
-    return cards
+def _fresh_copy(card: dict[str, Any]) -> dict[str, Any]:
+    """A reused card with its own uuids (feedback and audit are per answer); the rest is shared
+    and never modified after rendering (tests/test_statecache.py compares against fresh answers)."""
+    out = dict(card)
+    out["uuid"] = new_uuid()
+    if card.get("suggestions"):
+        out["suggestions"] = [{**s, "uuid": new_uuid()} for s in card["suggestions"]]
+    return out
 
 
-def patient_view(state: Any, knowledge: Knowledge, settings: Settings, link: dict[str, Any] | None,
-                 views: dict[Any, bytes] | None) -> list[dict[str, Any]]:
-    """State card, options card and notices; reused from `views` (the cached chart's) when rendered
-    before with the same settings, notes and link."""
-    key = (view_settings_key(settings), tuple(state.missing), link["url"] if link else None)
-    if views is not None:
-        done = views.get(key)
-        if done is not None:
-            return _remint(orjson.loads(done))
+def view_key(state: Any, settings: Settings, link: dict[str, Any] | None) -> tuple[Any, ...]:
+    return (view_settings_key(settings), tuple(state.missing), link["url"] if link else None)
+
+
+def patient_view(state: Any, knowledge: Knowledge, settings: Settings,
+                 link: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """State card, options card and notices (the evidence link on the options card)."""
     cards = [state_card(state, knowledge), *patient_view_cards(state, knowledge, settings)]
     for card in cards:
         if link and card.get("extension", {}).get("org.mmcds.card", {}).get("kind") == "options":
             card.setdefault("links", []).append(dict(link))
-    if views is not None and len(views) < Entry.MAX_VIEWS:
-        views[key] = orjson.dumps(cards)
     return cards
 
 
@@ -181,25 +178,38 @@ def read_chart(resources: list[dict[str, Any]], digest: bytes | None, as_of: dat
 
 
 def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
-        base_url: str | None = None, cache: StateCache | None = None) -> HookResult:
+        base_url: str | None = None, cache: StateCache | None = None, body: bytes | None = None) -> HookResult:
+    """One call. With a `cache` (and the raw `body` the request was parsed from), a chart seen
+    before is not read again; the answer is the same as without (tests/test_statecache.py)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     service = validate_request(service_id, request)
     mark = time.perf_counter()
     timings["validate"] = (mark - t0) * 1000
-
-    try:
-        gathered = gather(request, service.prefetch, settings)
-    except DataUnavailable as exc:
-        raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True,
-                        fetch_errors=exc.fetch_errors) from exc
-    timings["gather"] = (time.perf_counter() - mark) * 1000
-
     as_of = today(settings)
-    mark = time.perf_counter()
-    digest = resources_digest(gathered.resources)
-    timings["digest"] = (time.perf_counter() - mark) * 1000
-    chart, cached = read_chart(gathered.resources, digest, as_of, knowledge, cache, timings)
+
+    known_key = None
+    known: Known | None = None
+    if cache is not None and cache.enabled and body is not None:
+        known_key = ("request", service.id, request_key(body, request), as_of, knowledge.digest)
+        known = cache.get(known_key)
+    if known is not None:
+        gathered, digest, chart, cached = known.gathered, known.digest, known.entry, True
+        timings["gather"] = (time.perf_counter() - mark) * 1000
+    else:
+        try:
+            gathered = gather(request, service.prefetch, settings)
+        except DataUnavailable as exc:
+            raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True,
+                            fetch_errors=exc.fetch_errors) from exc
+        timings["gather"] = (time.perf_counter() - mark) * 1000
+        mark = time.perf_counter()
+        digest = resources_digest(gathered.resources)
+        timings["digest"] = (time.perf_counter() - mark) * 1000
+        chart, cached = read_chart(gathered.resources, digest, as_of, knowledge, cache, timings)
+        if known_key is not None and cache is not None and gathered.fhir_calls == 0:
+            # the whole chart came with the request: the same body again means the same chart
+            cache.put(known_key, Known(gathered=gathered, digest=digest, entry=chart))
     record = chart.record
     # The cached state is shared: this call's notes about missing data go on a copy.
     missing = list(chart.state.missing)
@@ -214,11 +224,18 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
     mark = time.perf_counter()
 
     cards: list[dict[str, Any]] = []
+    views = chart.views if cache is not None and cache.enabled else None
+    reused = False
+    vkey: tuple[Any, ...] | None = None
     if service.hook == "patient-view":
         if state.multiple_myeloma:
             link = evidence_link(settings.public_base_url or base_url)
-            views = chart.views if cache is not None and cache.enabled else None
-            cards = patient_view(state, knowledge, settings, link, views)
+            vkey = view_key(state, settings, link)
+            done = views.get(vkey) if views is not None else None
+            if done is not None:  # rendered (and validated) before for this chart and these settings
+                cards, reused = [_fresh_copy(c) for c in done], True
+            else:
+                cards = patient_view(state, knowledge, settings, link)
     else:
         drafts = read_draft_orders(with_fetched_medications(request["context"], gathered), knowledge, service.hook)
         if state.multiple_myeloma:
@@ -228,7 +245,7 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
 
     response: dict[str, Any] = {"cards": cards}
     dropped = 0
-    if schemas.check_response(response):
+    if not reused and schemas.check_response(response):
         # A card we built wrongly is our bug: keep the valid ones, log the rest, never send invalid JSON.
         good = []
         for card in cards:
@@ -240,6 +257,8 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
             else:
                 good.append(card)
         response = {"cards": good}
+    if views is not None and vkey is not None and not reused and not dropped and len(views) < Entry.MAX_VIEWS:
+        views[vkey] = [dict(c) for c in cards]
     timings["validate_response"] = (time.perf_counter() - mark) * 1000
     timings["total"] = (time.perf_counter() - t0) * 1000
     return HookResult(

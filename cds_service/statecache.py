@@ -21,26 +21,55 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import orjson
 
 from cds_service.clinical.model import ClinicalState
+from cds_service.gather.gather import GatherResult
 from cds_service.record.model import PatientRecord
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One chart's record and state, and the patient-view cards rendered from them (as JSON bytes,
-    by view key: settings, call-specific notes, link), so a repeated chart open skips rendering;
+    """One chart's record and state, and the patient-view cards rendered (and validated) from them
+    by view key (settings, call-specific notes, link), so a repeated chart open skips rendering;
     each reuse gets fresh card and suggestion uuids (pipeline.py)."""
 
     record: PatientRecord
     state: ClinicalState
-    views: dict[Any, bytes] = field(default_factory=dict, compare=False)
+    views: dict[Any, list[dict[str, Any]]] = field(default_factory=dict, compare=False)
 
     MAX_VIEWS = 8
+
+
+@dataclass(frozen=True)
+class Known:
+    """A request seen before whose chart came wholly from its prefetch (no FHIR call): what
+    gathering found, the chart digest and the chart's entry — a repeat skips gathering too."""
+
+    gathered: GatherResult
+    digest: bytes | None
+    entry: Entry
+
+
+def request_key(body: bytes, request: dict[str, Any]) -> bytes:
+    """A digest of the raw request body with the call's own hookInstance (and access token) taken
+    out, so that the same chart sent again by the EHR meets the same key.
+
+    Each is replaced by a NUL byte, which valid JSON cannot contain, so two bodies get the same key
+    only when they are byte for byte the same apart from those values. A client that escapes them
+    differently from orjson simply never hits (a miss, never a wrong answer).
+    """
+    raw = body
+    hook_instance = request.get("hookInstance")
+    if isinstance(hook_instance, str) and hook_instance:
+        raw = raw.replace(orjson.dumps(hook_instance), b"\x00")
+    auth = request.get("fhirAuthorization")
+    token = auth.get("access_token") if isinstance(auth, dict) else None
+    if isinstance(token, str) and token:
+        raw = raw.replace(orjson.dumps(token), b"\x00")
+    return hashlib.sha256(raw).digest()
 
 
 def resources_digest(resources: list[dict[str, Any]]) -> bytes | None:
@@ -56,11 +85,12 @@ def resources_digest(resources: list[dict[str, Any]]) -> bytes | None:
 
 
 class StateCache:
-    """LRU map from (resources digest, as-of date, knowledge digest) to (record, state)."""
+    """LRU map from (resources digest, as-of date, knowledge digest) to an Entry (record, state),
+    and from (service, request key, as-of date, knowledge digest) to a Known request."""
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max(0, int(max_entries))
-        self._data: OrderedDict[tuple[bytes, date, str], Entry] = OrderedDict()
+        self._data: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -72,7 +102,7 @@ class StateCache:
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, key: tuple[bytes, date, str]) -> Entry | None:
+    def get(self, key: tuple[Any, ...]) -> Any:
         if not self.max_entries:
             return None
         with self._lock:
@@ -84,7 +114,7 @@ class StateCache:
             self.hits += 1
             return entry
 
-    def put(self, key: tuple[bytes, date, str], entry: Entry) -> None:
+    def put(self, key: tuple[Any, ...], entry: Entry | Known) -> None:
         if not self.max_entries:
             return
         with self._lock:

@@ -20,7 +20,7 @@ from cds_service.config import load_settings
 from cds_service.conformance import load_fixtures
 from cds_service.knowledge.loader import default_knowledge
 from cds_service.pipeline import run
-from cds_service.statecache import Entry, StateCache, resources_digest
+from cds_service.statecache import Entry, StateCache, request_key, resources_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_FOR_HOOK = {"patient-view": "mm-next-line", "order-select": "mm-order-check", "order-sign": "mm-order-sign"}
@@ -182,3 +182,74 @@ def test_link_is_part_of_the_view_key(settings: Any, knowledge: Any) -> None:
     assert b"http://a.example/smart/launch" in orjson.dumps(a.response)
     assert b"http://b.example/smart/launch" in orjson.dumps(b.response)
     assert b"http://a.example" not in orjson.dumps(b.response)
+
+
+# ------------------------------------------------------------------ a repeated request body
+
+
+def _body(request: dict[str, Any], hook_instance: str) -> tuple[bytes, dict[str, Any]]:
+    req = dict(request, hookInstance=hook_instance)
+    raw = orjson.dumps(req)
+    return raw, orjson.loads(raw)
+
+
+def test_request_key_ignores_only_the_call_identity() -> None:
+    fixture = next(f for f in FIXTURES if f.request["hook"] == "patient-view")
+    request = _offline(fixture.request)
+    a_raw, a = _body(request, "hook-a")
+    b_raw, b = _body(request, "hook-b")
+    assert request_key(a_raw, a) == request_key(b_raw, b)
+    tok = dict(a, fhirServer="http://ehr.example/fhir",
+               fhirAuthorization={"access_token": "tok-1", "token_type": "Bearer", "expires_in": 300,
+                                  "scope": "patient/*.read", "subject": "x"})
+    tok2 = {**tok, "fhirAuthorization": {**tok["fhirAuthorization"], "access_token": "tok-2"}}
+    assert request_key(orjson.dumps(tok), tok) == request_key(orjson.dumps(tok2), tok2)
+    changed = copy.deepcopy(a)
+    changed["context"]["patientId"] = changed["context"]["patientId"] + "x"
+    assert request_key(orjson.dumps(changed), changed) != request_key(a_raw, a)
+    differently_escaped = a_raw.replace(b'"hook-a"', b'"hook\\u002da"')
+    assert orjson.loads(differently_escaped)["hookInstance"] == "hook-a"
+    assert request_key(differently_escaped, a) != request_key(a_raw, a)  # only a miss, never a wrong hit
+
+
+def test_repeated_body_skips_gathering_and_answers_the_same(settings: Any, knowledge: Any) -> None:
+    fixture = next(f for f in FIXTURES if f.request["hook"] == "patient-view")
+    request = _offline(fixture.request)
+    fresh = run("mm-next-line", copy.deepcopy(request), settings, knowledge)
+    cache = StateCache(16)
+    raw1, req1 = _body(request, "call-1")
+    first = run("mm-next-line", req1, settings, knowledge, cache=cache, body=raw1)
+    raw2, req2 = _body(request, "call-2")
+    second = run("mm-next-line", req2, settings, knowledge, cache=cache, body=raw2)
+    assert not first.state_cached and second.state_cached
+    assert "digest" in first.timings_ms and "digest" not in second.timings_ms  # gathering skipped
+    assert _cards(second.response) == _cards(first.response) == _cards(fresh.response)
+    assert second.hook_instance == "call-2" and second.input_hash == first.input_hash
+
+    # one value changed anywhere in the chart: a new key, read afresh
+    changed = copy.deepcopy(request)
+    bundle = next(v for v in changed["prefetch"].values() if isinstance(v, dict) and v.get("entry"))
+    bundle["entry"] = bundle["entry"][:-1]
+    raw3, req3 = _body(changed, "call-3")
+    third = run("mm-next-line", req3, settings, knowledge, cache=cache, body=raw3)
+    assert not third.state_cached
+    assert _cards(third.response) == _cards(run("mm-next-line", copy.deepcopy(changed), settings, knowledge).response)
+
+
+def test_a_chart_fetched_from_the_fhir_server_is_fetched_again(settings: Any, knowledge: Any) -> None:
+    """The FHIR server's data can change between calls: a request that needed it is never a known body."""
+    from tests.fhir_server import FhirTestServer, resources_from_prefetch
+
+    fixture = next(f for f in FIXTURES if f.request["hook"] == "patient-view")
+    request = _offline(fixture.request)
+    with FhirTestServer(resources_from_prefetch(request["prefetch"])) as srv:
+        fetch_req = {**{k: v for k, v in request.items() if k != "prefetch"}, "fhirServer": srv.base_url}
+        cache = StateCache(16)
+        raw1, req1 = _body(fetch_req, "f-1")
+        first = run("mm-next-line", req1, settings, knowledge, cache=cache, body=raw1)
+        calls = srv.request_count
+        raw2, req2 = _body(fetch_req, "f-2")
+        second = run("mm-next-line", req2, settings, knowledge, cache=cache, body=raw2)
+        assert calls > 0 and srv.request_count == 2 * calls  # fetched again
+        assert second.state_cached  # ... and, the chart being unchanged, not read again
+        assert _cards(second.response) == _cards(first.response)

@@ -124,7 +124,11 @@ def fetch_query(base: str, query: str, token: str | None, timeout: float, deadli
 
 def fetch_many(jobs: dict[str, tuple[str | None, str | None]], base: str, token: str | None, timeout: float,
                deadline: float, max_pages: int) -> dict[str, FetchResult]:
-    """Run the queries in parallel. jobs: key -> (query, start_url); unfinished keys report the deadline."""
+    """Run the queries in parallel. jobs: key -> (query, start_url); unfinished keys report the deadline.
+
+    Results come back in the order of `jobs`, whatever order the answers arrived in: the same
+    chart always gathers into the same resource list (record notes, the state cache's key).
+    """
     futures: dict[Future[FetchResult], str] = {}
     for key, (query, start_url) in jobs.items():
         fut = _pool.submit(fetch_query, base, query or "", token, timeout, deadline, max_pages, start_url)
@@ -147,4 +151,4 @@ def fetch_many(jobs: dict[str, tuple[str | None, str | None]], base: str, token:
     for fut in pending:
         fut.cancel()
         results[futures[fut]] = FetchResult(problem="deadline reached")
-    return results
+    return {key: results[key] for key in jobs if key in results}

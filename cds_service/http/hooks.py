@@ -19,15 +19,15 @@ bp = Blueprint("hooks", __name__)
 JSON_TYPES = ("application/json", "application/fhir+json")
 
 
-def parse_json_body() -> object:
-    """The body as JSON, or a HookError (415 not JSON, 400 malformed)."""
+def parse_json_body() -> tuple[bytes, object]:
+    """The raw body and its JSON, or a HookError (415 not JSON, 400 malformed)."""
     mimetype = (request.mimetype or "").lower()
     # No Content-Type at all (some scripted clients): try the body as JSON. A declared other type is 415.
     if mimetype and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise HookError(415, "unsupported media type", "send the request as application/json")
     raw = request.get_data(cache=False)
     try:
-        return orjson.loads(raw)
+        return raw, orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise HookError(400, "malformed JSON", f"the body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
 
@@ -40,9 +40,9 @@ def invoke(service_id: str) -> Response:
     try:
         if service_id not in SERVICES:
             raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
-        body = parse_json_body()
+        raw, body = parse_json_body()
         result = run(service_id, body, runtime.settings, runtime.knowledge, base_url=request.host_url,
-                     cache=runtime.cache)
+                     cache=runtime.cache, body=raw)
     except HookError as exc:
         if exc.fetch_errors:
             metrics.observe_fetch(label, time.perf_counter() - started, exc.fetch_errors)
