@@ -8,6 +8,7 @@ in-process registry is used.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
@@ -24,12 +25,26 @@ FEEDBACK = Counter("mmcds_feedback_total", "Feedback items stored", ["service", 
 HTTP_ERRORS = Counter("mmcds_http_errors_total", "Error responses by status", ["status"])
 
 
+_CHILDREN: dict[tuple[str, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered: `labels()` validates and locks on every call, and a
+    patient-view call counts ~8 series (label sets are few: services × statuses, services × rules)."""
+    key = (metric._name, *labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
 def observe_hook(service: str, status: int, seconds: float, cards: list[dict] | None = None) -> None:
-    REQUESTS.labels(service, str(status)).inc()
-    LATENCY.labels(service, str(status)).observe(seconds)
+    code = str(status)
+    _child(REQUESTS, service, code).inc()
+    _child(LATENCY, service, code).observe(seconds)
     for card in cards or []:
         rule = card.get("extension", {}).get("org.mmcds.card", {}).get("ruleId", "unknown")
-        CARDS.labels(service, rule).inc()
+        _child(CARDS, service, rule).inc()
 
 
 def observe_fetch(service: str, seconds: float, errors: int) -> None:

@@ -32,6 +32,23 @@ def parse_json_body() -> tuple[bytes, object]:
         raise HookError(400, "malformed JSON", f"the body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
 
 
+_HOST_URLS: dict[tuple[str, ...], str] = {}
+
+
+def host_url() -> str:
+    """`request.host_url`, remembered per (scheme, Host, server, script root): werkzeug rebuilds and
+    IRI-decodes it on every call (~40 µs). Bounded: the Host header is the client's to choose."""
+    env = request.environ
+    key = (env.get("wsgi.url_scheme", ""), env.get("HTTP_HOST", ""), env.get("SERVER_NAME", ""),
+           str(env.get("SERVER_PORT", "")), env.get("SCRIPT_NAME", ""))
+    url = _HOST_URLS.get(key)
+    if url is None:
+        url = request.host_url
+        if len(_HOST_URLS) < 64:
+            _HOST_URLS[key] = url
+    return url
+
+
 @bp.post("/cds-services/<service_id>")
 def invoke(service_id: str) -> Response:
     started = time.perf_counter()
@@ -41,7 +58,7 @@ def invoke(service_id: str) -> Response:
         if service_id not in SERVICES:
             raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
         raw, body = parse_json_body()
-        result = run(service_id, body, runtime.settings, runtime.knowledge, base_url=request.host_url,
+        result = run(service_id, body, runtime.settings, runtime.knowledge, base_url=host_url(),
                      cache=runtime.cache, body=raw)
     except HookError as exc:
         if exc.fetch_errors:

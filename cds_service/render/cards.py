@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from typing import Any
 
 EXTENSION_KEY = "org.mmcds.card"
@@ -44,7 +43,11 @@ def new_uuid() -> str:
         buf, pos = os.urandom(16 * _UUIDS_PER_READ), 0
         local.buf = buf
     local.pos = pos + 16
-    return str(uuid.UUID(bytes=buf[pos:pos + 16], version=4))
+    b = bytearray(buf[pos:pos + 16])
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def clip_summary(text: str) -> str:

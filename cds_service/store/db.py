@@ -103,7 +103,10 @@ jti_table = Table(
 
 def _clip(value: Any, n: int = _MAX_ID) -> str:
     """Bounded text without NUL (PostgreSQL refuses NUL in text; an EHR may send anything)."""
-    return str(value).replace("\x00", "")[:n]
+    text = value if type(value) is str else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text if len(text) <= n else text[:n]
 
 
 def normalise_url(url: str) -> str:
@@ -172,30 +175,32 @@ def audit_rows_for(*, hook_instance: str, service_id: str, hook: str, cards: lis
                    timings_ms: dict[str, float], knowledge_version: str) -> list[dict]:
     """The audit rows of one answer: one per card, ids and rule metadata only."""
     now = time.time()
-    timings = orjson.dumps({str(k): round(float(v), 3) for k, v in (timings_ms or {}).items()}).decode()
+    shared = {
+        "created_at": now,
+        "hook_instance": _clip(hook_instance or ""),
+        "service_id": _clip(service_id, 100),
+        "hook": _clip(hook, 100),
+        "input_hash": _clip(input_hash, 128),
+        "timings_ms": orjson.dumps({str(k): round(float(v), 3) for k, v in (timings_ms or {}).items()}).decode(),
+    }
+    default_version = _clip(knowledge_version or "", 100)
     rows = []
     for card in cards or []:
         if not isinstance(card, dict) or not card.get("uuid"):
             continue
         ext = (card.get("extension") or {}).get("org.mmcds.card") or {}
-        suggestions = [s.get("uuid") for s in card.get("suggestions") or [] if isinstance(s, dict) and s.get("uuid")]
+        suggestions = [_clip(s["uuid"]) for s in card.get("suggestions") or [] if isinstance(s, dict) and s.get("uuid")]
         code = ext.get("code")
-        rows.append(
-            {
-                "created_at": now,
-                "hook_instance": _clip(hook_instance or ""),
-                "service_id": _clip(service_id, 100),
-                "hook": _clip(hook, 100),
-                "card_uuid": _clip(card["uuid"]),
-                "rule_id": _clip(ext["ruleId"]) if ext.get("ruleId") else None,
-                "kind": _clip(ext["kind"], 50) if ext.get("kind") else None,
-                "code": _clip(code) if isinstance(code, str) else None,
-                "suggestion_uuids": orjson.dumps([_clip(s) for s in suggestions]).decode(),
-                "knowledge_version": _clip(ext.get("knowledgeVersion") or knowledge_version or "", 100),
-                "input_hash": _clip(input_hash, 128),
-                "timings_ms": timings,
-            }
-        )
+        version = ext.get("knowledgeVersion")
+        rows.append({
+            **shared,
+            "card_uuid": _clip(card["uuid"]),
+            "rule_id": _clip(ext["ruleId"]) if ext.get("ruleId") else None,
+            "kind": _clip(ext["kind"], 50) if ext.get("kind") else None,
+            "code": _clip(code) if isinstance(code, str) else None,
+            "suggestion_uuids": orjson.dumps(suggestions).decode(),
+            "knowledge_version": _clip(version, 100) if version else default_version,
+        })
     return rows
 
 
