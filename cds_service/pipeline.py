@@ -193,8 +193,10 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
     if cache is not None and cache.enabled and body is not None:
         known_key = ("request", service.id, request_key(body, request), as_of, knowledge.digest)
         known = cache.get(known_key)
+    decided_on: str | None = None
     if known is not None:
         gathered, digest, chart, cached = known.gathered, known.digest, known.entry, True
+        decided_on = known.input_hash
         timings["gather"] = (time.perf_counter() - mark) * 1000
     else:
         try:
@@ -209,7 +211,8 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         chart, cached = read_chart(gathered.resources, digest, as_of, knowledge, cache, timings)
         if known_key is not None and cache is not None and gathered.fhir_calls == 0:
             # the whole chart came with the request: the same body again means the same chart
-            cache.put(known_key, Known(gathered=gathered, digest=digest, entry=chart))
+            decided_on = input_hash(request, digest)
+            cache.put(known_key, Known(gathered=gathered, digest=digest, entry=chart, input_hash=decided_on))
     record = chart.record
     # The cached state is shared: this call's notes about missing data go on a copy.
     missing = list(chart.state.missing)
@@ -265,7 +268,7 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         response=response,
         service=service,
         hook_instance=str(request.get("hookInstance")),
-        input_hash=input_hash(request, digest),
+        input_hash=decided_on or input_hash(request, digest),
         timings_ms={k: round(v, 3) for k, v in timings.items()},
         gathered=gathered,
         dropped_cards=dropped,

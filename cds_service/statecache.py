@@ -51,25 +51,46 @@ class Known:
     gathered: GatherResult
     digest: bytes | None
     entry: Entry
+    input_hash: str  # the same body (hookInstance aside) decides on the same inputs
 
 
 def request_key(body: bytes, request: dict[str, Any]) -> bytes:
-    """A digest of the raw request body with the call's own hookInstance (and access token) taken
+    """A digest of the raw request body with the call's own hookInstance (and access token) cut
     out, so that the same chart sent again by the EHR meets the same key.
 
-    Each is replaced by a NUL byte, which valid JSON cannot contain, so two bodies get the same key
-    only when they are byte for byte the same apart from those values. A client that escapes them
-    differently from orjson simply never hits (a miss, never a wrong answer).
+    Every occurrence of each value (as JSON) is replaced by a NUL byte, which valid JSON cannot
+    contain. Two bodies therefore share a key only when they are byte for byte the same apart
+    from places holding their own hookInstance or token; for an EHR that writes a fresh
+    hookInstance once per call, that is the same chart — a body made to collide with it would
+    have to carry that very chart. A client that escapes the values differently from orjson
+    simply never hits (a miss, never a wrong answer). tests/test_statecache.py checks both ways.
     """
-    raw = body
+    cut: list[bytes] = []
     hook_instance = request.get("hookInstance")
     if isinstance(hook_instance, str) and hook_instance:
-        raw = raw.replace(orjson.dumps(hook_instance), b"\x00")
+        cut.append(orjson.dumps(hook_instance))
     auth = request.get("fhirAuthorization")
     token = auth.get("access_token") if isinstance(auth, dict) else None
     if isinstance(token, str) and token:
-        raw = raw.replace(orjson.dumps(token), b"\x00")
-    return hashlib.sha256(raw).digest()
+        cut.append(orjson.dumps(token))
+    # hash around the cut values instead of copying the body with them replaced
+    spans: list[tuple[int, int]] = []
+    for needle in cut:
+        start = body.find(needle)
+        while start >= 0:
+            spans.append((start, start + len(needle)))
+            start = body.find(needle, start + len(needle))
+    h = hashlib.sha256()
+    view = memoryview(body)
+    pos = 0
+    for start, end in sorted(spans):
+        if start < pos:  # overlapping values (one inside the other): the rest of this one
+            start = pos
+        h.update(view[pos:start])
+        h.update(b"\x00")
+        pos = max(pos, end)
+    h.update(view[pos:])
+    return h.digest()
 
 
 def resources_digest(resources: list[dict[str, Any]]) -> bytes | None:

@@ -15,6 +15,9 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from cds_service.config import load_settings
 from cds_service.conformance import load_fixtures
@@ -253,3 +256,29 @@ def test_a_chart_fetched_from_the_fhir_server_is_fetched_again(settings: Any, kn
         assert calls > 0 and srv.request_count == 2 * calls  # fetched again
         assert second.state_cached  # ... and, the chart being unchanged, not read again
         assert _cards(second.response) == _cards(first.response)
+
+
+ids = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF), min_size=1, max_size=12)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(a=ids, b=ids, token_a=ids, token_b=ids, value=ids, other=ids)
+def test_request_key_property(a: str, b: str, token_a: str, token_b: str, value: str, other: str) -> None:
+    """For honest bodies (each cut value written once: an EHR's fresh hookInstance and token),
+    the key is the same exactly when the bodies agree apart from those values."""
+    def body(hook_instance: str, token: str, note: str) -> tuple[bytes, dict[str, Any], bool]:
+        req = {"hook": "patient-view", "hookInstance": hook_instance, "fhirServer": "http://x/fhir",
+               "fhirAuthorization": {"access_token": token, "token_type": "Bearer"},
+               "context": {"patientId": "p1"},
+               "prefetch": {"patient": {"resourceType": "Patient", "id": "p1", "note": note}}}
+        raw = orjson.dumps(req)
+        once = all(raw.count(orjson.dumps(x)) == 1 for x in (hook_instance, token))
+        return raw, orjson.loads(raw), once
+
+    raw1, req1, once1 = body(a, token_a, value)
+    raw2, req2, once2 = body(b, token_b, value)
+    raw3, req3, once3 = body(b, token_b, other)
+    if once1 and once2:
+        assert request_key(raw1, req1) == request_key(raw2, req2)
+    if once1 and once3 and other != value:
+        assert request_key(raw1, req1) != request_key(raw3, req3)
