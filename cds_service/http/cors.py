@@ -42,10 +42,12 @@ def install(app: Flask, settings: Any) -> None:
 
     @app.after_request
     def _allow_origin(resp: Response) -> Response:
-        allowed = _allowed_origin(origins, request.headers.get("Origin"))
-        if allowed and "Access-Control-Allow-Origin" not in resp.headers:
-            resp.headers["Access-Control-Allow-Origin"] = allowed
-            resp.headers.setdefault("Access-Control-Expose-Headers", "Content-Type")
+        allowed = _allowed_origin(origins, request.environ.get("HTTP_ORIGIN"))
+        headers = resp.headers
+        if allowed and "Access-Control-Allow-Origin" not in headers:
+            headers.add("Access-Control-Allow-Origin", allowed)
+            if "Access-Control-Expose-Headers" not in headers:
+                headers.add("Access-Control-Expose-Headers", "Content-Type")
         if allowed and allowed != "*":
             resp.vary.add("Origin")
         return resp
