@@ -511,11 +511,14 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     try:
         settings = _settings(cfg, work / "inprocess")
         knowledge = default_knowledge()
-        # As `serve` does before forking its workers (cds_service/server.py): long-lived objects —
+        # As `serve` does around forking its workers (cds_service/server.py): long-lived objects —
         # here also every benchmark chart — out of the collector, so that a large request's
         # collections scan that request, not the benchmark's own data.
         gc.collect()
         gc.freeze()
+        from cds_service.server import GC_THRESHOLDS
+
+        gc.set_threshold(*GC_THRESHOLDS)  # as every served worker does after the fork (post_fork)
         if cfg.inprocess:
             rows = [time_inprocess(c, settings, knowledge, cfg.inprocess_min_time_s, cfg.inprocess_min_reps)
                     for c in cases]

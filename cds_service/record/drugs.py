@@ -9,12 +9,16 @@ Indexes are built once per process through `Knowledge.index`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from cds_service.knowledge.loader import Knowledge
 from cds_service.record.fhirutil import (
+    JsonMemo,
     as_dict,
     as_float,
     as_list,
@@ -62,6 +66,14 @@ class DrugIndex:
     steroid_thresholds: dict[str, Any]
     route_codes: dict[tuple[str, str], str]
     cache: dict[tuple, DrugMatch] = field(default_factory=dict)  # same drug concept, same answer
+    memos: dict[str, JsonMemo[Any]] = field(default_factory=dict)  # per knowledge: route, high-dose steroid
+
+
+def _memo(idx: DrugIndex, name: str, fn: Any) -> JsonMemo[Any]:
+    memo = idx.memos.get(name)
+    if memo is None:
+        memo = idx.memos[name] = JsonMemo(fn)
+    return memo
 
 
 def _norm_name(s: str) -> str:
@@ -152,6 +164,7 @@ def category_in_text(text: str, idx: DrugIndex) -> str | None:
     return cat
 
 
+@functools.lru_cache(maxsize=8192)
 def route_from_text(text: str) -> str | None:
     """"iv" | "sc" | "oral" from route words; None when absent or contradictory words tie."""
     if not text:
@@ -167,6 +180,10 @@ def route_of_concept(concept: Any, knowledge: Knowledge) -> str | None:
     if not concept:
         return None
     idx = drug_index(knowledge)
+    return _memo(idx, "route", lambda c: _route_of_concept(c, idx))(concept)
+
+
+def _route_of_concept(concept: Any, idx: DrugIndex) -> str | None:
     parts: list[str] = []
     for c in codings(concept):
         code = as_str(c.get("code")).strip()
@@ -223,13 +240,16 @@ def resolve_drug(concept_or_medication: Any, knowledge: Knowledge) -> DrugMatch:
     try:
         idx = drug_index(knowledge)
         if isinstance(concept_or_medication, dict) and "contained" not in concept_or_medication:
-            fast = repr(concept_or_medication)  # cheap exact key: EHRs repeat the same concept per cycle
-            if len(fast) < 4000:
-                hit = idx.cache.get(("repr", fast))
+            try:  # cheap exact key: EHRs repeat the same concept per cycle
+                fast: bytes | None = orjson.dumps(concept_or_medication)
+            except (TypeError, orjson.JSONEncodeError):
+                fast = None
+            if fast is not None and len(fast) < 4000:
+                hit = idx.cache.get(("json", fast))
                 if hit is None:
                     hit = _resolve(concept_or_medication, idx)
                     if len(idx.cache) < _CACHE_MAX:
-                        idx.cache[("repr", fast)] = hit
+                        idx.cache[("json", fast)] = hit
                 return DrugMatch(list(hit.agents), hit.category, hit.display, hit.route, hit.matched_by)
         return _resolve(concept_or_medication, idx)
     except Exception:  # noqa: BLE001 - tolerant reader: an odd concept is an unknown drug
@@ -407,8 +427,14 @@ _HIGH_DOSE_WORDS = re.compile(r"\bhigh[- ]dose\b|\bpulsed?\b|\bHD[- ]?dex", re.I
 def is_high_dose_steroid(agents: list[str], dosages: list[Any], fallback_text: str, knowledge: Knowledge) -> bool:
     """Dexamethasone at >= 80 mg a week by its schedule, or written as high-dose/pulse; prednisone
     >= 20 mg a day (thresholds and their reasons in mappings/supportive.yaml)."""
+    idx = drug_index(knowledge)
+    memo = _memo(idx, "high-dose-steroid", lambda v: _is_high_dose_steroid(v[0], v[1], v[2], idx))
+    return bool(memo([list(agents), dosages, fallback_text]))
+
+
+def _is_high_dose_steroid(agents: list[str], dosages: list[Any], fallback_text: str, idx: DrugIndex) -> bool:
     try:
-        th = drug_index(knowledge).steroid_thresholds
+        th = idx.steroid_thresholds
         dex = as_dict(th.get("dexamethasone"))
         pred = as_dict(th.get("prednisone"))
         for agent in agents:

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+T = TypeVar("T")
+_MISSING = object()
 
 _DATE_RE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
 
@@ -214,3 +219,31 @@ def walk_strings(value: Any, limit: int = 2000) -> Iterator[str]:
             stack.extend(v.values())
         elif isinstance(v, list):
             stack.extend(v)
+
+
+class JsonMemo(Generic[T]):
+    """A bounded memo for a pure function of a FHIR fragment, keyed by the fragment's JSON bytes.
+
+    Why: EHRs repeat the same concepts on every cycle, dose and lab (the same drug coding, route,
+    lab code and category hundreds of times in one chart); orjson serialises a small concept in
+    well under a microsecond, far less than reading it again. Results must be immutable (tuples,
+    strings, frozen objects): every caller shares them. Full → cleared (no unbounded growth).
+    """
+
+    def __init__(self, fn: Callable[..., T], max_entries: int = 50_000) -> None:
+        self.fn = fn
+        self.max_entries = max_entries
+        self.data: dict[Hashable, T] = {}
+
+    def __call__(self, value: Any, *extra: Hashable) -> T:
+        try:
+            key: Hashable = (orjson.dumps(value), *extra) if extra else orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):  # not JSON (a hand-built dict in a test): no memo
+            return self.fn(value, *extra)
+        hit = self.data.get(key, _MISSING)
+        if hit is _MISSING:
+            hit = self.fn(value, *extra)
+            if len(self.data) >= self.max_entries:
+                self.data.clear()
+            self.data[key] = hit
+        return hit  # type: ignore[return-value]

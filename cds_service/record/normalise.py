@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from cds_service.record.drugs import (
     route_of_concept,
 )
 from cds_service.record.fhirutil import (
+    JsonMemo,
     as_dict,
     as_float,
     as_list,
@@ -488,6 +490,11 @@ def _procedure_as_administration(res: dict, source: str, agents: list[str], disp
 
 
 def _obs_date(res: dict) -> date | None:
+    when = res.get("effectiveDateTime")
+    if when.__class__ is str:  # the usual case: one parse, no other lookups
+        parsed = parse_date(when)
+        if parsed is not None:
+            return parsed
     return first_date(res.get("effectiveDateTime"), as_dict(res.get("effectivePeriod")).get("start"),
                       res.get("effectiveInstant"), res.get("issued"), as_dict(res.get("effectivePeriod")).get("end"))
 
@@ -555,28 +562,85 @@ def _ecog_value(res: dict, knowledge: Knowledge) -> float | None:
     return None
 
 
+# Lab codes, methods and categories repeat on every result of a chart: read each once (JsonMemo).
+_method_keys = JsonMemo(lambda method: tuple(coded(method)))
+
+
+@dataclass(frozen=True)
+class _CodePlan:
+    """What an Observation's code says it is: the branch of read_observation, decided once per code."""
+
+    roles: frozenset[str]
+    branch: str  # disease-status | m-protein | ecog | genetic-variant | flc | other
+    code_text: str
+    code_fish: bool  # the code names a FISH study
+    code_abnormality: bool  # the code names an abnormality ("TP53 deletion")
+
+
+def _plan_code(code: Any, knowledge: Knowledge) -> _CodePlan:
+    idx = observation_index(knowledge)
+    keys = coded(code)
+    roles = frozenset(idx.role_by_code[k] for k in keys if k in idx.role_by_code)
+    code_text = " | ".join(concept_texts(code))
+    if "disease-status" in roles or (not roles and idx.response_code is not None and code_text
+                                     and idx.response_code.search(code_text)):
+        branch = "disease-status"
+    elif "m-protein" in roles or (not roles and idx.m_protein_code is not None and code_text
+                                  and idx.m_protein_code.search(code_text)
+                                  and not (idx.m_protein_exclude and idx.m_protein_exclude.search(code_text))):
+        branch = "m-protein"
+    elif "ecog" in roles or (not roles and idx.ecog_code is not None and code_text and idx.ecog_code.search(code_text)
+                             and not re.search(r"karnofsky", code_text, re.I)):
+        branch = "ecog"
+    elif "genetic-variant" in roles:
+        branch = "genetic-variant"
+    elif roles & {"flc-kappa", "flc-lambda"}:
+        branch = "flc"
+    else:
+        branch = "other"
+    return _CodePlan(roles=roles, branch=branch, code_text=code_text,
+                     code_fish=bool(is_fish_text(code_text, knowledge)),
+                     code_abnormality=bool(code_text and abnormalities_in(code_text, fish_index(knowledge))))
+
+
+_PLANS: dict[str, tuple[JsonMemo[_CodePlan], JsonMemo[bool]]] = {}
+
+
+def _plans(knowledge: Knowledge) -> tuple[JsonMemo[_CodePlan], JsonMemo[bool]]:
+    """Per knowledge release: code → plan, category → names a FISH study."""
+    plans = _PLANS.get(knowledge.digest)
+    if plans is None:
+        plans = _PLANS[knowledge.digest] = (
+            JsonMemo(lambda code: _plan_code(code, knowledge)),
+            JsonMemo(lambda category: bool(is_fish_text(" ".join(concept_texts(category)), knowledge))),
+        )
+    return plans
+
+
 def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
     status = status_code(res.get("status"))
     if status in ("entered-in-error", "cancelled"):
         return
+    code_plans, category_fish = _plans(knowledge)
+    plan = code_plans(res.get("code"))
+    branch, roles, code_text = plan.branch, plan.roles, plan.code_text
+    if branch == "other":
+        has_components = bool(res.get("component"))
+        fish = ("snomed", "426329006") in _method_keys(res.get("method")) or plan.code_fish \
+            or category_fish(res.get("category"))
+        if not has_components and not fish and not plan.code_abnormality:
+            return  # a lab or vital sign the clinical core does not read: nothing more to look at
     idx = observation_index(knowledge)
     source = f"Observation/{as_str(res.get('id')) or '?'}"
-    code = res.get("code")
-    keys = coded(code)
-    roles = {idx.role_by_code[k] for k in keys if k in idx.role_by_code}
-    code_text = " | ".join(concept_texts(code))
     when = _obs_date(res)
 
-    if "disease-status" in roles or (not roles and idx.response_code is not None and code_text
-                                     and idx.response_code.search(code_text)):
+    if branch == "disease-status":
         if _says_progression(res, idx) and when is not None:
             kind = "disease-status" if "disease-status" in roles else "response-pd"
             record.progressions.append(ProgressionEvent(date=when, source=source, kind=kind,
                                                         detail="; ".join(_value_texts(res))[:200]))
         return
-    if "m-protein" in roles or (not roles and idx.m_protein_code is not None and code_text
-                                and idx.m_protein_code.search(code_text)
-                                and not (idx.m_protein_exclude and idx.m_protein_exclude.search(code_text))):
+    if branch == "m-protein":
         if when is None:
             return
         val, why = _m_protein_value(res)
@@ -586,17 +650,16 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
         record.m_protein.append(LabValue(date=when, value=val, unit="g/dL", source=source,
                                          code="33358-3" if "m-protein" in roles else ""))
         return
-    if "ecog" in roles or (not roles and idx.ecog_code is not None and code_text and idx.ecog_code.search(code_text)
-                           and not re.search(r"karnofsky", code_text, re.I)):
+    if branch == "ecog":
         v = _ecog_value(res, knowledge)
         if v is not None and when is not None:
             record.ecog.append(LabValue(date=when, value=v, unit="{score}", source=source,
                                         code="89247-1" if "ecog" in roles else ""))
         return
-    if "genetic-variant" in roles:
+    if branch == "genetic-variant":
         _read_variant(res, knowledge, record, source, when)
         return
-    if roles & {"flc-kappa", "flc-lambda"}:
+    if branch == "flc":
         q = as_dict(res.get("valueQuantity"))
         v = as_float(q.get("value"))
         unit = (as_str(q.get("code")) or as_str(q.get("unit"))).replace(" ", "").lower()
@@ -606,11 +669,9 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
         return
     if _m_protein_components(res, idx, record, source, when):
         return
-    method_fish = any(k == ("snomed", "426329006") for k in coded(res.get("method")))
-    cat_text = " ".join(concept_texts(res.get("category")))
-    if method_fish or is_fish_text(code_text, knowledge) or is_fish_text(cat_text, knowledge):
+    if fish:
         _read_fish_observation(res, knowledge, record, source, when, code_text)
-    elif code_text and abnormalities_in(code_text, fish_index(knowledge)):
+    elif plan.code_abnormality:
         # "TP53 deletion" / "IGH/CCND1 t(11;14)" with a Detected / Not detected value: a FISH result
         # whose code does not say FISH. Only a stated result counts (parse_fish_text).
         _read_fish_observation(res, knowledge, record, source, when, code_text)
