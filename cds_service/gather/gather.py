@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cds_service import lanes
 from cds_service.config import Settings
 from cds_service.gather import fhir_client
 from cds_service.gather.prefetch import bundle_resources, read_prefetch, render_template
@@ -129,7 +130,11 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
         jobs[key] = (query, None)
 
     if server:
-        fetched = {} if not jobs else fhir_client.fetch_many(jobs, server, token, settings.fhir_timeout_s, deadline, settings.fhir_max_pages)
+        fetched: dict[str, fhir_client.FetchResult] = {}
+        if jobs:
+            with lanes.io():  # other requests compute while this one waits on the FHIR server
+                fetched = fhir_client.fetch_many(jobs, server, token, settings.fhir_timeout_s, deadline,
+                                                 settings.fhir_max_pages)
         for key, fr in fetched.items():
             result.fhir_calls += fr.calls
             resources.extend(fr.resources)
@@ -150,18 +155,22 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
                 rendered = render_template(query, context)
                 if rendered:
                     second[f"fallback:{key}"] = (rendered, None)
+        second_results: dict[str, fhir_client.FetchResult] = {}
         if second and time.monotonic() < deadline:
-            for name, fr in fhir_client.fetch_many(second, server, token, settings.fhir_timeout_s, deadline, settings.fhir_max_pages).items():
-                result.fhir_calls += fr.calls
-                resources.extend(fr.resources)
-                if name.startswith("fallback:"):
-                    key = name.split(":", 1)[1]
-                    if not fr.problem:
-                        outcomes[key].satisfied = True
-                        result.fetched.append(key)
-                        result.problems.pop(key, None)
-                elif fr.problem:
-                    result.problems[name] = fr.problem
+            with lanes.io():
+                second_results = fhir_client.fetch_many(second, server, token, settings.fhir_timeout_s, deadline,
+                                                        settings.fhir_max_pages)
+        for name, fr in second_results.items():
+            result.fhir_calls += fr.calls
+            resources.extend(fr.resources)
+            if name.startswith("fallback:"):
+                key = name.split(":", 1)[1]
+                if not fr.problem:
+                    outcomes[key].satisfied = True
+                    result.fetched.append(key)
+                    result.problems.pop(key, None)
+            elif fr.problem:
+                result.problems[name] = fr.problem
     else:
         for key in jobs:
             if not outcomes[key].satisfied:

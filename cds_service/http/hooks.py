@@ -8,7 +8,7 @@ import time
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from cds_service import metrics
+from cds_service import lanes, metrics
 from cds_service.hooks.registry import SERVICES
 from cds_service.http.errors import error_response, json_response
 from cds_service.pipeline import HookError, run
@@ -19,15 +19,19 @@ bp = Blueprint("hooks", __name__)
 JSON_TYPES = ("application/json", "application/fhir+json")
 
 
-def parse_json_body() -> tuple[bytes, object]:
-    """The raw body and its JSON, or a HookError (415 not JSON, 400 malformed)."""
+def read_json_body() -> bytes:
+    """The raw body (before the CPU lane: reading may wait on the client), or a HookError (415)."""
     mimetype = (request.mimetype or "").lower()
     # No Content-Type at all (some scripted clients): try the body as JSON. A declared other type is 415.
     if mimetype and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise HookError(415, "unsupported media type", "send the request as application/json")
-    raw = request.get_data(cache=False)
+    return request.get_data(cache=False)
+
+
+def parse_json(raw: bytes) -> object:
+    """The body as JSON, or a HookError (400 malformed)."""
     try:
-        return raw, orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise HookError(400, "malformed JSON", f"the body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
 
@@ -57,9 +61,12 @@ def invoke(service_id: str) -> Response:
     try:
         if service_id not in SERVICES:
             raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
-        raw, body = parse_json_body()
-        result = run(service_id, body, runtime.settings, runtime.knowledge, base_url=host_url(),
-                     cache=runtime.cache, body=raw)
+        raw = read_json_body()
+        base_url = host_url()
+        with lanes.cpu():  # computing only; gather steps out while it waits on a FHIR server
+            result = run(service_id, parse_json(raw), runtime.settings, runtime.knowledge, base_url=base_url,
+                         cache=runtime.cache, body=raw)
+            runtime.audit(result)
     except HookError as exc:
         if exc.fetch_errors:
             metrics.observe_fetch(label, time.perf_counter() - started, exc.fetch_errors)
@@ -70,7 +77,6 @@ def invoke(service_id: str) -> Response:
     cards = result.response["cards"]
     if result.gathered is not None and result.gathered.fetched:
         metrics.observe_fetch(label, result.timings_ms.get("gather", 0.0) / 1000, len(result.gathered.problems))
-    runtime.audit(result)
     elapsed = time.perf_counter() - started
     metrics.observe_hook(label, 200, elapsed, cards)
     log.info(
