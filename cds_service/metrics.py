@@ -23,6 +23,8 @@ FHIR_FETCH = Histogram("mmcds_fhir_fetch_seconds", "Time gathering from the EHR'
 FHIR_ERRORS = Counter("mmcds_fhir_fetch_errors_total", "FHIR queries that failed", ["service"])
 FEEDBACK = Counter("mmcds_feedback_total", "Feedback items stored", ["service", "outcome"])
 HTTP_ERRORS = Counter("mmcds_http_errors_total", "Error responses by status", ["status"])
+STATE_CACHE = Counter("mmcds_state_cache_total", "Answered calls whose chart was read afresh (miss) or reused (hit)",
+                      ["result"])
 
 
 _CHILDREN: dict[tuple[str, ...], Any] = {}
@@ -45,6 +47,10 @@ def observe_hook(service: str, status: int, seconds: float, cards: list[dict] | 
     for card in cards or []:
         rule = card.get("extension", {}).get("org.mmcds.card", {}).get("ruleId", "unknown")
         _child(CARDS, service, rule).inc()
+
+
+def observe_state_cache(hit: bool) -> None:
+    _child(STATE_CACHE, "hit" if hit else "miss").inc()
 
 
 def observe_fetch(service: str, seconds: float, errors: int) -> None:

@@ -81,4 +81,6 @@ def test_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     saved = orjson.loads((tmp_path / "latest.json").read_bytes())
     assert saved["http"]["service"]["requests"] == http["service"]["requests"]
     md = (tmp_path / "latest.md").read_text()
-    assert md == markdown(results) and "| service |" in md and "Single-machine figures" in md
+    assert md == markdown(results) and "Single-machine figures" in md
+    assert "| service, the chart sent again (as deployed) |" in md
+    assert "| service, a chart not seen before (STATE_CACHE_SIZE=0) |" in md

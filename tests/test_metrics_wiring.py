@@ -31,3 +31,19 @@ def test_fhir_errors_are_counted_when_the_call_ends_in_412(call_service):
         body["fhirServer"] = srv.base_url
         assert call_service("mm-next-line", body).status_code == 412
     assert _value("mmcds_fhir_fetch_errors_total", service="mm-next-line") > before
+
+
+def test_state_cache_hits_and_misses_are_counted(call_service):
+    import copy
+    import uuid
+
+    body = hook_request("patient-view", len_refractory_patient())
+    miss0, hit0 = _value("mmcds_state_cache_total", result="miss"), _value("mmcds_state_cache_total", result="hit")
+    first = copy.deepcopy(body)
+    first["hookInstance"] = str(uuid.uuid4())
+    assert call_service("mm-next-line", first).status_code == 200
+    again = copy.deepcopy(body)
+    again["hookInstance"] = str(uuid.uuid4())
+    assert call_service("mm-next-line", again).status_code == 200
+    assert _value("mmcds_state_cache_total", result="miss") == miss0 + 1
+    assert _value("mmcds_state_cache_total", result="hit") == hit0 + 1

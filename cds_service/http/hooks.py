@@ -79,6 +79,7 @@ def invoke(service_id: str) -> Response:
         metrics.observe_fetch(label, result.timings_ms.get("gather", 0.0) / 1000, len(result.gathered.problems))
     elapsed = time.perf_counter() - started
     metrics.observe_hook(label, 200, elapsed, cards)
+    metrics.observe_state_cache(result.state_cached)
     log.info(
         "hook answered",
         extra={"service": label, "status": 200, "cards": len(cards), "ms": round(elapsed * 1000, 2),
