@@ -212,7 +212,12 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         if known_key is not None and cache is not None and gathered.fhir_calls == 0:
             # the whole chart came with the request: the same body again means the same chart
             decided_on = input_hash(request, digest)
-            cache.put(known_key, Known(gathered=gathered, digest=digest, entry=chart, input_hash=decided_on))
+            # Keep what a repeat needs of the gathering, not the chart: the outcome per key and the
+            # Medications (a draft order may reference one); the record holds the rest.
+            slim = dataclasses.replace(gathered, resources=[r for r in gathered.resources
+                                                            if r.get("resourceType") == "Medication"])
+            cache.put(known_key, Known(gathered=slim, digest=digest, entry=chart, input_hash=decided_on),
+                      weight=chart.record.resource_count)
     record = chart.record
     # The cached state is shared: this call's notes about missing data go on a copy.
     missing = list(chart.state.missing)

@@ -107,11 +107,20 @@ def resources_digest(resources: list[dict[str, Any]]) -> bytes | None:
 
 class StateCache:
     """LRU map from (resources digest, as-of date, knowledge digest) to an Entry (record, state),
-    and from (service, request key, as-of date, knowledge digest) to a Known request."""
+    and from (service, request key, as-of date, knowledge digest) to a Known request.
+
+    Bounded twice: at most `max_entries` entries, and at most `RESOURCES_PER_ENTRY` × that many
+    resources in all (an entry weighs its chart's resource count), so a few huge charts cannot
+    hold a worker's memory (a record costs roughly 1 KiB per resource read).
+    """
+
+    RESOURCES_PER_ENTRY = 400
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max(0, int(max_entries))
-        self._data: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.max_weight = self.max_entries * self.RESOURCES_PER_ENTRY
+        self._data: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        self._weight = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -120,30 +129,48 @@ class StateCache:
     def enabled(self) -> bool:
         return self.max_entries > 0
 
+    @property
+    def weight(self) -> int:
+        return self._weight
+
     def __len__(self) -> int:
         return len(self._data)
+
+    def entries(self) -> list[Any]:
+        with self._lock:
+            return [v for v, _w in self._data.values()]
+
+    def entry_keys(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._data)
 
     def get(self, key: tuple[Any, ...]) -> Any:
         if not self.max_entries:
             return None
         with self._lock:
-            entry = self._data.get(key)
-            if entry is None:
+            item = self._data.get(key)
+            if item is None:
                 self.misses += 1
                 return None
             self._data.move_to_end(key)
             self.hits += 1
-            return entry
+            return item[0]
 
-    def put(self, key: tuple[Any, ...], entry: Entry | Known) -> None:
-        if not self.max_entries:
+    def put(self, key: tuple[Any, ...], entry: Entry | Known, weight: int = 1) -> None:
+        weight = max(1, int(weight))
+        if not self.max_entries or weight > self.max_weight:
             return
         with self._lock:
-            self._data[key] = entry
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._weight -= old[1]
+            self._data[key] = (entry, weight)
+            self._weight += weight
+            while len(self._data) > self.max_entries or self._weight > self.max_weight:
+                _key, (_entry, w) = self._data.popitem(last=False)
+                self._weight -= w
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._weight = 0

@@ -64,7 +64,7 @@ def test_cached_answer_equals_fresh_answer(fixture: Any, settings: Any, knowledg
     cache = StateCache(8)
     miss = run(service_id, copy.deepcopy(request), settings, knowledge, cache=cache)
     assert not miss.state_cached and len(cache) == 1
-    (entry,) = cache._data.values()
+    (entry,) = cache.entries()
     snapshot = copy.deepcopy((entry.record, entry.state))
     hit = run(service_id, copy.deepcopy(request), settings, knowledge, cache=cache)
     assert hit.state_cached
@@ -126,8 +126,8 @@ def test_as_of_date_and_knowledge_are_part_of_the_key(settings: Any, knowledge: 
                           environ={})
     again = run("mm-next-line", copy.deepcopy(request), later, knowledge, cache=cache)
     assert not again.state_cached and len(cache) == 2
-    assert {k[1] for k in cache._data} == {date(2026, 11, 1), date(2027, 6, 1)}
-    assert {k[2] for k in cache._data} == {knowledge.digest}
+    assert {k[1] for k in cache.entry_keys()} == {date(2026, 11, 1), date(2027, 6, 1)}
+    assert {k[2] for k in cache.entry_keys()} == {knowledge.digest}
 
 
 def test_lru_eviction_and_off_switch() -> None:
@@ -282,3 +282,28 @@ def test_request_key_property(a: str, b: str, token_a: str, token_b: str, value:
         assert request_key(raw1, req1) == request_key(raw2, req2)
     if once1 and once3 and other != value:
         assert request_key(raw1, req1) != request_key(raw3, req3)
+
+
+def test_weight_bounds_the_cache() -> None:
+    cache = StateCache(4)  # at most 4 entries and 4 x 400 resources
+    day = date(2026, 1, 1)
+    cache.put((b"big", day, "k"), Entry(record=None, state=None), weight=1500)  # type: ignore[arg-type]
+    cache.put((b"mid", day, "k"), Entry(record=None, state=None), weight=200)  # type: ignore[arg-type]
+    assert cache.weight == 200 and len(cache) == 1  # the older, heavy entry made room
+    cache.put((b"huge", day, "k"), Entry(record=None, state=None), weight=5000)  # type: ignore[arg-type]
+    assert cache.get((b"huge", day, "k")) is None  # larger than the whole budget: not kept
+    for i in range(6):
+        cache.put((b"s%d" % i, day, "k"), Entry(record=None, state=None), weight=10)  # type: ignore[arg-type]
+    assert len(cache) == 4 and cache.weight == 40
+
+
+def test_a_known_request_does_not_keep_the_chart(settings: Any, knowledge: Any) -> None:
+    from cds_service.statecache import Known
+
+    fixture = next(f for f in FIXTURES if f.request["hook"] == "patient-view")
+    raw, req = _body(_offline(fixture.request), "k-1")
+    cache = StateCache(8)
+    run("mm-next-line", req, settings, knowledge, cache=cache, body=raw)
+    known = [v for v in cache.entries() if isinstance(v, Known)]
+    assert len(known) == 1
+    assert all(r.get("resourceType") == "Medication" for r in known[0].gathered.resources)
