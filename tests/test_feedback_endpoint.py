@@ -223,6 +223,9 @@ def test_end_to_end_hook_audit_feedback_report(tmp_path, capsys):
     assert post(client, {"feedback": items}).status_code == 200
     too_big = post(client, {"feedback": [item(padding="x" * 200_000)]})
     assert too_big.status_code == 413 and set(too_big.get_json()) == {"error", "detail"}
+    # the report runs elsewhere (another process, its own connection): the app's audit writer
+    # commits in batches a few ms after the answer, so wait for it as a worker does when it stops
+    assert app.extensions["mmcds"].store.flush()
     assert feedback_report_main(["--json", "--database-url", url]) == 0
     report = json.loads(capsys.readouterr().out)
     expected: dict[str, dict[str, int]] = {}
