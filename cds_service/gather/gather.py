@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service import lanes
 from cds_service.config import Settings
 from cds_service.gather import fhir_client
 from cds_service.gather.prefetch import bundle_resources, read_prefetch, render_template
@@ -132,9 +131,8 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
     if server:
         fetched: dict[str, fhir_client.FetchResult] = {}
         if jobs:
-            with lanes.io():  # other requests compute while this one waits on the FHIR server
-                fetched = fhir_client.fetch_many(jobs, server, token, settings.fhir_timeout_s, deadline,
-                                                 settings.fhir_max_pages)
+            fetched = fhir_client.fetch_many(jobs, server, token, settings.fhir_timeout_s, deadline,
+                                             settings.fhir_max_pages)
         for key, fr in fetched.items():
             result.fhir_calls += fr.calls
             resources.extend(fr.resources)
@@ -157,9 +155,8 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
                     second[f"fallback:{key}"] = (rendered, None)
         second_results: dict[str, fhir_client.FetchResult] = {}
         if second and time.monotonic() < deadline:
-            with lanes.io():
-                second_results = fhir_client.fetch_many(second, server, token, settings.fhir_timeout_s, deadline,
-                                                        settings.fhir_max_pages)
+            second_results = fhir_client.fetch_many(second, server, token, settings.fhir_timeout_s, deadline,
+                                                    settings.fhir_max_pages)
         for name, fr in second_results.items():
             result.fhir_calls += fr.calls
             resources.extend(fr.resources)

@@ -8,7 +8,7 @@ import time
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from cds_service import lanes, metrics
+from cds_service import metrics
 from cds_service.hooks.registry import SERVICES
 from cds_service.http.errors import error_response, json_response
 from cds_service.pipeline import HookError, run
@@ -63,10 +63,8 @@ def invoke(service_id: str) -> Response:
             raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
         raw = read_json_body()
         base_url = host_url()
-        with lanes.cpu():  # computing only; gather steps out while it waits on a FHIR server
-            result = run(service_id, parse_json(raw), runtime.settings, runtime.knowledge, base_url=base_url,
-                         cache=runtime.cache, body=raw)
-            runtime.audit(result)
+        result = run(service_id, parse_json(raw), runtime.settings, runtime.knowledge, base_url=base_url,
+                     cache=runtime.cache, body=raw)
     except HookError as exc:
         if exc.fetch_errors:
             metrics.observe_fetch(label, time.perf_counter() - started, exc.fetch_errors)
@@ -77,6 +75,7 @@ def invoke(service_id: str) -> Response:
     cards = result.response["cards"]
     if result.gathered is not None and result.gathered.fetched:
         metrics.observe_fetch(label, result.timings_ms.get("gather", 0.0) / 1000, len(result.gathered.problems))
+    runtime.audit(result)
     elapsed = time.perf_counter() - started
     metrics.observe_hook(label, 200, elapsed, cards)
     metrics.observe_state_cache(result.state_cached)
