@@ -101,16 +101,16 @@ def test_forked_worker_writes_its_own_rows_and_flushes_on_close(location) -> Non
 def test_a_failing_write_is_logged_and_counted_never_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = Store(f"sqlite:///{tmp_path / 'x.sqlite3'}", background_audit=True)
     store.create_schema()
-    original = store._insert_ignoring_duplicates
+    original = store._insert_audit_rows
     fail = {"n": 2}  # the batch and its one-by-one retry fail; the next answer's rows go through
 
-    def flaky(table, rows):
+    def flaky(rows):
         if fail["n"]:
             fail["n"] -= 1
             raise RuntimeError("database went away")
-        return original(table, rows)
+        return original(rows)
 
-    store._insert_ignoring_duplicates = flaky  # type: ignore[method-assign]
+    store._insert_audit_rows = flaky  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="cds_service.store"):
         _audit(store, _cards(1), "hi-lost")
         assert store.flush()
@@ -171,13 +171,13 @@ def test_worker_exit_hook_waits_for_a_slow_writer(tmp_path: Path) -> None:
 
     store = Store(f"sqlite:///{tmp_path / 'z.sqlite3'}", background_audit=True)
     store.create_schema()
-    original = store._insert_ignoring_duplicates
+    original = store._insert_audit_rows
 
-    def slow(table, rows):
+    def slow(rows):
         time.sleep(0.3)
-        return original(table, rows)
+        return original(rows)
 
-    store._insert_ignoring_duplicates = slow  # type: ignore[method-assign]
+    store._insert_audit_rows = slow  # type: ignore[method-assign]
     for i in range(3):
         _audit(store, _cards(2), f"hi-slow-{i}")
     reader = Store(f"sqlite:///{tmp_path / 'z.sqlite3'}")
