@@ -147,9 +147,10 @@ def _close_stale_cycle_orders(
     if len(open_orders) < 2:
         return recs
     last_start = max(r[0] for r in open_orders)
+    open_ids = {id(r) for r in open_orders}  # identity: `r in open_orders` compared records field by field
     out = []
     for r in recs:
-        if r in open_orders and (r[0] < last_start or (as_of - r[0]).days > COURSE_GAP_DAYS):
+        if id(r) in open_ids and (r[0] < last_start or (as_of - r[0]).days > COURSE_GAP_DAYS):
             out.append((r[0], min(r[0] + timedelta(days=REQUEST_CYCLE_DAYS), as_of), False, True, r[4]))
         else:
             out.append(r)
