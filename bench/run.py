@@ -1,6 +1,6 @@
 """The benchmark: the service under its production server against a floor, growth, FHIR-fetch mode.
 
-    python -m bench.run                      # full run (about 3 minutes on 2 cores)
+    python -m bench.run                      # full run (about 5 minutes on 2 cores)
     python -m bench.run --quick              # shorter windows, sizes 50/200/1000
     python -m bench.run --help
 
@@ -14,6 +14,9 @@ What it measures (results as JSON + a markdown table in `bench/results/`, which 
    (`bench/floor_app.py`: orjson parse + one small card) under the same gunicorn options. The
    same body, `--clients` concurrent keep-alive clients (wrk, else the Python generator):
    requests/s, p50, p99, errors and the service/floor ratio, for the target patient and per size.
+   The service runs twice: as deployed (its StateCache reuses the chart sent again, as an EHR
+   sends it for the patient on screen) and with `MMCDS_STATE_CACHE_SIZE=0` (every call a chart
+   not seen before); the targets are judged on the first, the second is reported beside them.
 3. FHIR-fetch mode: no prefetch, `fhirServer` pointing at a local FHIR test server that adds
    20 ms to every request: FHIR calls and sequential round trips per hook call, gather and total
    latency (in process, sequential), and throughput over HTTP.
