@@ -13,7 +13,6 @@ rule ids, statuses, timings, counts, hashes, error *types*. Enforcement here, on
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import sys
@@ -21,6 +20,8 @@ import threading
 import time
 import traceback
 from typing import IO, Any
+
+import orjson
 
 SAFE_FIELDS = frozenset(
     {
@@ -43,8 +44,15 @@ _SECRET_JSON = re.compile(
 )
 
 
+# Any of these characters or words must be present for a scrub pattern to match (most log
+# strings — service ids, statuses, rule ids — have none, and skip the four substitutions).
+_SUSPECT = re.compile(r"eyJ|[?&\"]|(?i:bearer|basic)")
+
+
 def scrub(text: str) -> str:
     """Remove credentials and query values from free text; cut to a bounded length."""
+    if not _SUSPECT.search(text):
+        return text if len(text) <= _MAX_STR else text[:_MAX_STR] + "…"
     text = _JWT.sub("[token]", text)
     text = _BEARER.sub(r"\1 [redacted]", text)
     text = _SECRET_JSON.sub(r'\1"[redacted]"', text)
@@ -58,7 +66,7 @@ def _safe_value(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     try:
-        return scrub(json.dumps(value, default=str, sort_keys=True))
+        return scrub(orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode())
     except (TypeError, ValueError):
         return scrub(repr(value))
 
@@ -93,7 +101,7 @@ class JsonFormatter(logging.Formatter):
             out["dropped"] = sorted(dropped)
         if record.exc_info and record.exc_info[0] is not None:
             out["exc"] = _exc_summary(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+        return orjson.dumps(out, default=str).decode()
 
 
 class RedactFilter(logging.Filter):

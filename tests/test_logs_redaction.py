@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.logs import CurrentStderr, JsonFormatter, RedactFilter, configure_logging, log_event, scrub
 from tests.jwt_helpers import TestKey, bearer, claims, jwks, sign
@@ -159,3 +161,19 @@ def test_full_run_logs_carry_no_token_name_or_identifier(tmp_path: Path, log_buf
     assert len(lines(log_buffer)) >= 8  # the run did log (every line parsed as JSON)
     for secret in [NAME, *NAME.split(), MRN, PATIENT_ID, FHIR_TOKEN, forged, *tokens]:
         assert secret not in text, f"leaked into logs: {secret[:20]}…"
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(max_size=80) | st.sampled_from([
+    "GET /Observation?patient=123", "Bearer abc.def", "basic dXNlcg==", '{"access_token": "x"}',
+    "eyJhbGciOi.eyJzdWIi.sig", "plain service id mm-next-line", "BEARER   token"]))
+def test_scrub_shortcut_changes_nothing(text: str) -> None:
+    """The pre-check that skips the substitutions never skips a string they would change."""
+    from cds_service import logs
+
+    full = logs._JWT.sub("[token]", text)
+    full = logs._BEARER.sub(r"\1 [redacted]", full)
+    full = logs._SECRET_JSON.sub(r'\1"[redacted]"', full)
+    full = logs._QUERY.sub(r"\1[redacted]", full)
+    full = full if len(full) <= logs._MAX_STR else full[:logs._MAX_STR] + "…"
+    assert logs.scrub(text) == full
