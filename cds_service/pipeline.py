@@ -62,6 +62,7 @@ class HookResult:
     hook_instance: str
     input_hash: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # what gathering found; for a known request body, its outcomes and Medications only (statecache.Known)
     gathered: GatherResult | None = None
     dropped_cards: int = 0
     state_cached: bool = False  # record and state reused from the StateCache
