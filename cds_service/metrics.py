@@ -27,13 +27,13 @@ STATE_CACHE = Counter("mmcds_state_cache_total", "Answered calls whose chart was
                       ["result"])
 
 
-_CHILDREN: dict[tuple[str, ...], Any] = {}
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
 
 
 def _child(metric: Any, *labels: str) -> Any:
     """`metric.labels(*labels)`, remembered: `labels()` validates and locks on every call, and a
     patient-view call counts ~8 series (label sets are few: services × statuses, services × rules)."""
-    key = (metric._name, *labels)
+    key = (metric, *labels)
     child = _CHILDREN.get(key)
     if child is None:
         child = _CHILDREN[key] = metric.labels(*labels)

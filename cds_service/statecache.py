@@ -4,14 +4,14 @@ Why: an EHR calls the hooks again and again with the same chart — patient-view
 open, order-select on every order the clinician touches, order-sign at the end — and reading the
 chart into a record and deriving its state is most of a call's cost. The derivation is a pure
 function of (the gathered resources, the as-of date, the knowledge), so its result can be reused
-when exactly those are the same: the key is a 128-bit (truncated SHA-256) digest of the gathered resources'
-JSON bytes together with the date and the knowledge digest. Any change to any resource, a new
-day, or another knowledge release is a different key, never a stale answer.
+when exactly those are the same: the key is a 128-bit (truncated SHA-256) digest of the gathered
+resources' JSON bytes together with the date and the knowledge digest. Any change to any
+resource, a new day, or another knowledge release is a different key, never a stale answer.
 
 What is kept: the PatientRecord and ClinicalState objects, which the rules and renderers only
 read (tests/test_statecache.py checks that no stage mutates them), and the patient-view cards
-rendered from them. Nothing is written to disk or
-logged; entries live in the worker's memory until evicted (least recently used first).
+rendered from them. Nothing is written to disk or logged; entries live in the worker's memory
+until evicted (least recently used first).
 `MMCDS_STATE_CACHE_SIZE=0` turns the cache off.
 """
 

@@ -20,7 +20,7 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def read_json_body() -> bytes:
-    """The raw body (before the CPU lane: reading may wait on the client), or a HookError (415)."""
+    """The raw body (kept: the StateCache keys a repeated request on it), or a HookError (415)."""
     mimetype = (request.mimetype or "").lower()
     # No Content-Type at all (some scripted clients): try the body as JSON. A declared other type is 415.
     if mimetype and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):

@@ -66,14 +66,7 @@ class DrugIndex:
     steroid_thresholds: dict[str, Any]
     route_codes: dict[tuple[str, str], str]
     cache: dict[tuple, DrugMatch] = field(default_factory=dict)  # same drug concept, same answer
-    memos: dict[str, JsonMemo[Any]] = field(default_factory=dict)  # per knowledge: route, high-dose steroid
-
-
-def _memo(idx: DrugIndex, name: str, fn: Any) -> JsonMemo[Any]:
-    memo = idx.memos.get(name)
-    if memo is None:
-        memo = idx.memos[name] = JsonMemo(fn)
-    return memo
+    route_memo: JsonMemo[str | None] | None = None  # route of a Dosage.route concept (they repeat)
 
 
 def _norm_name(s: str) -> str:
@@ -180,7 +173,9 @@ def route_of_concept(concept: Any, knowledge: Knowledge) -> str | None:
     if not concept:
         return None
     idx = drug_index(knowledge)
-    return _memo(idx, "route", lambda c: _route_of_concept(c, idx))(concept)
+    if idx.route_memo is None:
+        idx.route_memo = JsonMemo(lambda c: _route_of_concept(c, idx))
+    return idx.route_memo(concept)
 
 
 def _route_of_concept(concept: Any, idx: DrugIndex) -> str | None:
@@ -427,14 +422,8 @@ _HIGH_DOSE_WORDS = re.compile(r"\bhigh[- ]dose\b|\bpulsed?\b|\bHD[- ]?dex", re.I
 def is_high_dose_steroid(agents: list[str], dosages: list[Any], fallback_text: str, knowledge: Knowledge) -> bool:
     """Dexamethasone at >= 80 mg a week by its schedule, or written as high-dose/pulse; prednisone
     >= 20 mg a day (thresholds and their reasons in mappings/supportive.yaml)."""
-    idx = drug_index(knowledge)
-    memo = _memo(idx, "high-dose-steroid", lambda v: _is_high_dose_steroid(v[0], v[1], v[2], idx))
-    return bool(memo([list(agents), dosages, fallback_text]))
-
-
-def _is_high_dose_steroid(agents: list[str], dosages: list[Any], fallback_text: str, idx: DrugIndex) -> bool:
     try:
-        th = idx.steroid_thresholds
+        th = drug_index(knowledge).steroid_thresholds
         dex = as_dict(th.get("dexamethasone"))
         pred = as_dict(th.get("prednisone"))
         for agent in agents:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any, Generic, TypeVar
 
@@ -233,16 +233,16 @@ class JsonMemo(Generic[T]):
     def __init__(self, fn: Callable[..., T], max_entries: int = 50_000) -> None:
         self.fn = fn
         self.max_entries = max_entries
-        self.data: dict[Hashable, T] = {}
+        self.data: dict[bytes, T] = {}
 
-    def __call__(self, value: Any, *extra: Hashable) -> T:
+    def __call__(self, value: Any) -> T:
         try:
-            key: Hashable = (orjson.dumps(value), *extra) if extra else orjson.dumps(value)
+            key = orjson.dumps(value)
         except (TypeError, orjson.JSONEncodeError):  # not JSON (a hand-built dict in a test): no memo
-            return self.fn(value, *extra)
+            return self.fn(value)
         hit = self.data.get(key, _MISSING)
         if hit is _MISSING:
-            hit = self.fn(value, *extra)
+            hit = self.fn(value)
             if len(self.data) >= self.max_entries:
                 self.data.clear()
             self.data[key] = hit

@@ -563,7 +563,6 @@ def _ecog_value(res: dict, knowledge: Knowledge) -> float | None:
 
 
 # Lab codes, methods and categories repeat on every result of a chart: read each once (JsonMemo).
-_method_keys = JsonMemo(lambda method: tuple(coded(method)))
 
 
 @dataclass(frozen=True)
@@ -603,16 +602,23 @@ def _plan_code(code: Any, knowledge: Knowledge) -> _CodePlan:
                      code_abnormality=bool(code_text and abnormalities_in(code_text, fish_index(knowledge))))
 
 
-_PLANS: dict[str, tuple[JsonMemo[_CodePlan], JsonMemo[bool]]] = {}
+def _is_fish_method(method: Any, knowledge: Knowledge) -> bool:
+    """Observation.method is FISH (a `fish-method` value in mappings/observations.yaml)."""
+    meaning = observation_index(knowledge).value_meaning
+    return any(meaning.get(k) == "fish-method" for k in coded(method))
 
 
-def _plans(knowledge: Knowledge) -> tuple[JsonMemo[_CodePlan], JsonMemo[bool]]:
-    """Per knowledge release: code → plan, category → names a FISH study."""
+_PLANS: dict[str, tuple[JsonMemo[_CodePlan], JsonMemo[bool], JsonMemo[bool]]] = {}
+
+
+def _plans(knowledge: Knowledge) -> tuple[JsonMemo[_CodePlan], JsonMemo[bool], JsonMemo[bool]]:
+    """Per knowledge release: code → plan, category → names a FISH study, method → is FISH."""
     plans = _PLANS.get(knowledge.digest)
     if plans is None:
         plans = _PLANS[knowledge.digest] = (
             JsonMemo(lambda code: _plan_code(code, knowledge)),
             JsonMemo(lambda category: bool(is_fish_text(" ".join(concept_texts(category)), knowledge))),
+            JsonMemo(lambda method: _is_fish_method(method, knowledge)),
         )
     return plans
 
@@ -621,13 +627,12 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
     status = status_code(res.get("status"))
     if status in ("entered-in-error", "cancelled"):
         return
-    code_plans, category_fish = _plans(knowledge)
+    code_plans, category_fish, fish_method = _plans(knowledge)
     plan = code_plans(res.get("code"))
     branch, roles, code_text = plan.branch, plan.roles, plan.code_text
     if branch == "other":
         has_components = bool(res.get("component"))
-        fish = ("snomed", "426329006") in _method_keys(res.get("method")) or plan.code_fish \
-            or category_fish(res.get("category"))
+        fish = plan.code_fish or fish_method(res.get("method")) or category_fish(res.get("category"))
         if not has_components and not fish and not plan.code_abnormality:
             return  # a lab or vital sign the clinical core does not read: nothing more to look at
     idx = observation_index(knowledge)
