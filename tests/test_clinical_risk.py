@@ -13,7 +13,8 @@ from tests.clinical_builders import AS_OF, asct, cond, d, ecog, fish, flatten, m
 
 def test_untested_is_unknown_not_standard_risk():
     c = cytogenetics([])
-    assert c.to_contract() == {"tested": False, "highRisk": None, "findings": [], "t11_14": None}
+    assert c.to_contract() == {"tested": False, "highRisk": None, "findings": [], "t11_14": None,
+                                 "riskDefinition": "IMS-IMWG-2025"}
 
 
 def test_documented_negatives_and_t11_14_false():

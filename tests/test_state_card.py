@@ -27,6 +27,8 @@ CONTRACT_KEYS = {
     "frail",
     "plasmaCellLeukemia",
     "extramedullary",
+    "targets",
+    "onTherapy",
 }
 
 
@@ -65,7 +67,8 @@ def _validate_contract(s: dict) -> None:
         assert isinstance(s[k], bool)
     assert s["progressedOnLenalidomideMaintenance"] in (True, False, None)
     assert s["frail"] in (True, False, None)
-    assert set(s["cytogenetics"]) == {"tested", "highRisk", "findings", "t11_14"}
+    assert set(s["cytogenetics"]) == {"tested", "highRisk", "findings", "t11_14", "riskDefinition"}
+    assert set(s["targets"]) == {"BCMA", "GPRC5D"} and isinstance(s["onTherapy"], bool)
     assert set(s["transplant"]) == {"priorASCT", "monthsAsctToProgression", "salvageASCT"}
     assert s["transplant"]["salvageASCT"] in ("candidate", "discuss", "not-recommended", None)
 

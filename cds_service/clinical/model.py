@@ -55,6 +55,29 @@ class AgentEvidence:
     sources: list[str] = field(default_factory=list)
 
 
+TargetStatus = Literal["naive", "exposed", "refractory"]
+TARGETS: tuple[str, ...] = ("BCMA", "GPRC5D")
+
+
+@dataclass
+class TcrTherapy:
+    """One T-cell redirecting or BCMA-directed therapy (CAR-T, bispecific, ADC) and how it ended.
+
+    A CAR-T infusion is one-time: any progression after it is failure of that product and its
+    target (`outcome` "refractory"). Bispecifics and ADCs follow the 60-day rule like any drug.
+    """
+
+    agent: str  # CONTRACT agent name, e.g. "ciltacabtagene-autoleucel"
+    kind: Literal["CAR-T", "bispecific", "ADC"]
+    target: str  # "BCMA" | "GPRC5D"
+    start: date | None
+    end: date | None  # infusion date for CAR-T; last dose for the others
+    line: int | None
+    outcome: Literal["refractory", "exposed", "ongoing"]
+    progression_date: date | None = None
+    sources: list[str] = field(default_factory=list)
+
+
 @dataclass
 class Cytogenetics:
     tested: bool = False
@@ -63,9 +86,15 @@ class Cytogenetics:
     negatives: list[str] = field(default_factory=list)  # documented absent
     t11_14: bool | None = None
     sources: list[str] = field(default_factory=list)
+    risk_definition: str = "IMS-IMWG-2025"
+    # the findings that met the high-risk definition, in words for the card (e.g. "del(17p) in 45 %")
+    high_risk_reasons: list[str] = field(default_factory=list)
+    del17p_fraction: float | None = None  # % of clonal plasma cells, where the result reports it
+    tp53_mutation: bool | None = None
 
     def to_contract(self) -> dict[str, Any]:
-        return {"tested": self.tested, "highRisk": self.high_risk, "findings": list(self.findings), "t11_14": self.t11_14}
+        return {"tested": self.tested, "highRisk": self.high_risk, "findings": list(self.findings),
+                "t11_14": self.t11_14, "riskDefinition": self.risk_definition}
 
 
 @dataclass
@@ -123,6 +152,13 @@ class ClinicalState:
     as_of: date | None = None
     # progression episodes (date, kind, source, detail) that the derivation used, for the cards
     progression_events: list[ProgressionEvent] = field(default_factory=list)
+    # CLINICAL_LOGIC §5: target states and T-cell redirecting history
+    targets: dict[str, TargetStatus] = field(default_factory=lambda: {t: "naive" for t in TARGETS})
+    tcr_history: list[TcrTherapy] = field(default_factory=list)
+    # the current line is still running without progression: on therapy, not awaiting a next line
+    on_therapy: bool = False
+    current_line: int | None = None  # number of the running line, when on_therapy
+    line_count_uncertain: bool = False  # records without a usable start date could not be placed
 
     @property
     def prior_lines(self) -> int:
@@ -151,4 +187,6 @@ class ClinicalState:
             "frail": self.frail,
             "plasmaCellLeukemia": self.plasma_cell_leukemia,
             "extramedullary": self.extramedullary,
+            "targets": dict(self.targets),
+            "onTherapy": self.on_therapy,
         }

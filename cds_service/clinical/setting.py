@@ -22,6 +22,7 @@ SETTINGS = (
     "first-relapse-after-anti-cd38",
     "later-relapse",
     "triple-class-refractory",
+    "on-therapy",
     "not-relapsed",
     "insufficient-data",
 )
