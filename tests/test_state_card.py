@@ -94,7 +94,8 @@ def test_tcr_card_summary_detail_and_contract():
         "pomalidomide": "refractory",
     }
     assert s["progressedOnLenalidomideMaintenance"] is True
-    assert s["cytogenetics"] == {"tested": True, "highRisk": True, "findings": ["del(17p)"], "t11_14": False}
+    assert s["cytogenetics"] == {"tested": True, "highRisk": True, "findings": ["del(17p)"], "t11_14": False,
+                                 "riskDefinition": "IMS-IMWG-2025"}
     assert s["transplant"]["monthsAsctToProgression"] == 17
     assert s["transplant"]["salvageASCT"] == "not-recommended"
     detail = card["detail"]
@@ -119,7 +120,8 @@ def test_not_relapsed_card_and_unknowns_are_null():
     s = card["extension"][EXTENSION_KEY]["state"]
     _validate_contract(s)
     assert s["frail"] is None
-    assert s["cytogenetics"] == {"tested": False, "highRisk": None, "findings": [], "t11_14": None}
+    assert s["cytogenetics"] == {"tested": False, "highRisk": None, "findings": [], "t11_14": None,
+                                 "riskDefinition": "IMS-IMWG-2025"}
     assert s["transplant"] == {"priorASCT": False, "monthsAsctToProgression": None, "salvageASCT": None}
     assert "not relapsed" in card["summary"]
     assert "not tested" in card["detail"]
