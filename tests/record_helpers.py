@@ -8,9 +8,9 @@ from collections import defaultdict
 from typing import Any
 
 from cds_service.knowledge.loader import Knowledge, _load_folder, data_root, schema_validators
-from tests.shared_paths import SHARED
+from tests.shared_paths import SYNTHEA
 
-SYNTHEA_DIR = SHARED / "data" / "synthea-10"
+SYNTHEA_DIR = SYNTHEA
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"

@@ -1,16 +1,16 @@
-"""Where the project brief's shared folder is: beside the checkout (CI clones), or /work/shared.
+"""Where the tests find material written outside the service's code, all inside the repository.
 
-The tests need it (seeds, reference terminology, Synthea data); a missing folder is an error,
-never a reason to skip.
+- `REFERENCE`: the terminology reference the `source:` fields of `mappings/` point to (docs/reference).
+- `SYNTHEA`: ten synthetic non-myeloma patients (tests/data/synthea-10, CC0; see tests/data/README.md).
+- `CONTRACT`: the project's contract (docs/contract.md): the names outside programs rely on.
+A missing file is an error, never a reason to skip.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent.parent
-_CANDIDATES = [Path(os.environ["MMCDS_SHARED_DIR"])] if os.environ.get("MMCDS_SHARED_DIR") else []
-_CANDIDATES += [_ROOT.parent / "shared", Path("/work/shared")]
-
-SHARED = next((p for p in _CANDIDATES if (p / "CONTRACT.md").is_file()), _CANDIDATES[-1])
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "docs" / "reference"
+SYNTHEA = ROOT / "tests" / "data" / "synthea-10"
+CONTRACT = ROOT / "docs" / "contract.md"

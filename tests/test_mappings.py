@@ -11,7 +11,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from cds_service.knowledge.loader import data_root
-from tests.shared_paths import SHARED
+from tests.shared_paths import REFERENCE
 
 MAPPINGS = data_root() / "mappings"
 SCHEMAS = Path(__file__).resolve().parent.parent / "cds_service" / "knowledge" / "schemas"
@@ -151,7 +151,7 @@ def test_atc_old_and_new_codes_for_moved_antibodies():
 
 def test_cibmtr_product_codes_come_from_the_value_set_file():
     """Every code sourced to the CIBMTR file is in that file with the same display."""
-    fsh = SHARED / "reference" / "cibmtr_rxnorm_valuesets.fsh"
+    fsh = REFERENCE / "cibmtr_rxnorm_valuesets.fsh"
     if not fsh.exists():
         pytest.fail("reference file missing")
     table = dict(re.findall(r'\$RXN#(\d+)\s+"([^"]*)"', fsh.read_text(encoding="utf-8")))

@@ -4,7 +4,7 @@ Why a separate module: lines, refractoriness, response duration and salvage ASCT
 the same progression dates, so they are gathered once, de-duplicated into *episodes* and shared.
 
 Sources: IMWG response criteria (Kumar S et al., Lancet Oncol 2016;17:e328, via
-/work/shared/reference/terminology.md §4): PD = serum M-protein rise ≥ 25 % from the lowest value
+docs/reference/terminology.md §4): PD = serum M-protein rise ≥ 25 % from the lowest value
 AND ≥ 0.5 g/dL absolute (≥ 1 g/dL when the nadir is ≥ 5 g/dL), confirmed on two consecutive
 assessments.
 """

@@ -6,9 +6,9 @@ boundsDuration / validityPeriod / statusReason text, Cerner-like MedicationAdmin
 medicationReference to product-coded Medications, oncology-EHR regimen orders, partial dates, ...).
 
 Every code used here is named with its source (house rule: never invent clinical identifiers):
-- RxNorm ingredient codes: /work/shared/reference/drug_codes.json (terminology.md §1).
-- RxNorm product (SCD/SBD) codes: /work/shared/reference/cibmtr_rxnorm_valuesets.fsh.
-- ICD-10-CM / SNOMED / LOINC: /work/shared/reference/terminology.md §2-§3.
+- RxNorm ingredient codes: docs/reference/drug_codes.json (terminology.md §1).
+- RxNorm product (SCD/SBD) codes: docs/reference/cibmtr_rxnorm_valuesets.fsh.
+- ICD-10-CM / SNOMED / LOINC: docs/reference/terminology.md §2-§3.
 """
 
 from __future__ import annotations

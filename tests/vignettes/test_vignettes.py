@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.fhir_server import FhirTestServer, resources_from_prefetch
-from tests.shared_paths import SHARED
+from tests.shared_paths import CONTRACT, REFERENCE, SYNTHEA
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "fixtures" / "patients"
@@ -390,8 +390,7 @@ def test_fixture_resources_are_valid_r4(name: str) -> None:
 
 
 def test_expectations_use_contract_vocabulary() -> None:
-    contract = SHARED / "CONTRACT.md"
-    text = contract.read_text() if contract.exists() else None
+    text = CONTRACT.read_text()
     settings = {"first-relapse-len-sensitive", "first-relapse-len-refractory", "first-relapse-after-anti-cd38",
                 "later-relapse", "triple-class-refractory", "not-relapsed", "insufficient-data"}
     for name, exp in VIGNETTES.items():
@@ -459,11 +458,11 @@ def test_generator_is_in_sync() -> None:
 
 # RxNorm / ATC codes the fixtures may use, each from a named source (house rule: never invent codes).
 SOURCED_RXNORM = {
-    # /work/shared/reference/drug_codes.json (ingredients) and cibmtr_rxnorm_valuesets.fsh (products)
+    # docs/reference/drug_codes.json (ingredients) and cibmtr_rxnorm_valuesets.fsh (products)
     "342369", "1369713", "10432", "358258", "1302966", "1721947", "1726104", "1747556", "6718", "3002", "3639",
     "3264", "8640", "1721954", "1723772", "1804997", "402244", "1806942", "2375139", "602910", "616114",
     "643714", "643720", "643722", "2619432",
-    # Synthea sample (shared/data/synthea-10): aspirin 81 mg, metformin ER, TMP-SMX (allergy list), paclitaxel
+    # Synthea sample (tests/data/synthea-10): aspirin 81 mg, metformin ER, TMP-SMX (allergy list), paclitaxel
     "243670", "860975", "10831", "583214",
 }
 SYNTHEA_RXNORM = {"243670", "860975", "10831", "583214"}
@@ -489,17 +488,15 @@ def test_drug_codes_are_sourced() -> None:
         _codes(data, "http://www.nlm.nih.gov/research/umls/rxnorm", rx)
         _codes(data, "http://www.whocc.no/atc", atc)
     assert rx <= SOURCED_RXNORM, sorted(rx - SOURCED_RXNORM)
-    ref = SHARED / "reference"
-    if ref.is_dir():  # where the reference files are present, check the pinned list against them
-        fsh = (ref / "cibmtr_rxnorm_valuesets.fsh").read_text()
-        drugs = json.loads((ref / "drug_codes.json").read_text())
-        known = {d["rxcui"] for d in drugs if d.get("rxcui")}
-        known |= {c for d in drugs for v in (d.get("other_rxnorm_codes") or {}).values() for c in re.findall(r"\d+", v)}
-        known |= set(re.findall(r"\$RXN#(\d+)", fsh))
-        assert known >= SOURCED_RXNORM - SYNTHEA_RXNORM, sorted(SOURCED_RXNORM - SYNTHEA_RXNORM - known)
-        synthea = SHARED / "data" / "synthea-10"
-        if synthea.is_dir():  # 10831 (TMP-SMX) is in AllergyIntolerance, the others in MedicationRequest
-            text = "".join(p.read_text() for p in synthea.glob("*.ndjson"))
-            assert all(f'"code":"{c}"' in text for c in SYNTHEA_RXNORM)
-        atc_known = {d.get("atc") for d in drugs} | {d.get("atc_previous") for d in drugs}
-        assert atc <= atc_known, sorted(atc - atc_known)
+    # the pinned list is checked against the reference files the codes come from
+    fsh = (REFERENCE / "cibmtr_rxnorm_valuesets.fsh").read_text()
+    drugs = json.loads((REFERENCE / "drug_codes.json").read_text())
+    known = {d["rxcui"] for d in drugs if d.get("rxcui")}
+    known |= {c for d in drugs for v in (d.get("other_rxnorm_codes") or {}).values() for c in re.findall(r"\d+", v)}
+    known |= set(re.findall(r"\$RXN#(\d+)", fsh))
+    assert known >= SOURCED_RXNORM - SYNTHEA_RXNORM, sorted(SOURCED_RXNORM - SYNTHEA_RXNORM - known)
+    # 10831 (TMP-SMX) is in AllergyIntolerance, the others in MedicationRequest
+    text = "".join(p.read_text() for p in SYNTHEA.glob("*.ndjson"))
+    assert all(f'"code":"{c}"' in text for c in SYNTHEA_RXNORM)
+    atc_known = {d.get("atc") for d in drugs} | {d.get("atc_previous") for d in drugs}
+    assert atc <= atc_known, sorted(atc - atc_known)
