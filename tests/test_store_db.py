@@ -16,7 +16,7 @@ from sqlalchemy import text
 from cds_service.render.cards import make_card
 from cds_service.store.db import SCHEMA_VERSION, Store, migrate
 from cds_service.store.report import feedback_report_main
-from tests.store_helpers import backend_params, fresh_store, new_location
+from tests.store_helpers import BACKENDS, backend_params, fresh_store, new_location
 
 PLANTED_NAME = "Zebulon Quixote-Marchetti"
 PLANTED_MRN = "MRN-99887766"
@@ -150,7 +150,7 @@ def test_expired_jtis_are_pruned(store):
 
 
 def test_migrate_creates_schema(request, tmp_path):
-    for backend in [p.values[0] for p in backend_params()]:
+    for backend in BACKENDS:
         url, schema = new_location(backend, tmp_path)
         assert migrate(url, schema=schema) == SCHEMA_VERSION
         assert migrate(url, schema=schema) == SCHEMA_VERSION
