@@ -210,8 +210,8 @@ def test_gunicorn_conf_is_valid_for_gunicorn(tmp_path: Path, monkeypatch: pytest
     assert callable(cfg.child_exit)
 
 
-def test_readme_documents_the_deploy_commands() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_docs_document_the_deploy_commands() -> None:
+    readme = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     assert "docker build -f deploy/Dockerfile" in readme
     assert "kubectl apply -k deploy/k8s" in readme
     assert "gunicorn -c deploy/gunicorn.conf.py" in readme
@@ -220,7 +220,7 @@ def test_readme_documents_the_deploy_commands() -> None:
 
 @pytest.mark.slow
 def test_gunicorn_with_the_conf_file_serves(tmp_path: Path) -> None:
-    """`gunicorn -c deploy/gunicorn.conf.py 'cds_service.app:create_app()'` as the README says."""
+    """`gunicorn -c deploy/gunicorn.conf.py 'cds_service.app:create_app()'` as docs/deployment.md says."""
     import subprocess
     import sys
     import time

@@ -140,7 +140,7 @@ def test_feedback_outcomes(client) -> None:
 
 
 def test_metrics_names_are_documented() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     for metric in (metrics.REQUESTS, metrics.LATENCY, metrics.CARDS, metrics.FHIR_FETCH, metrics.FHIR_ERRORS,
                    metrics.FEEDBACK, metrics.HTTP_ERRORS):
         name = metric._name + ("_total" if metric._type == "counter" else "")
