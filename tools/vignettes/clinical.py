@@ -188,19 +188,17 @@ def transplant(chart: Chart, spec: Spec) -> None:
 
 @encoder("cell-therapy")
 def cell_therapy(chart: Chart, spec: Spec) -> None:
-    """A CAR-T infusion as a Procedure on `date`. The product (`agent` + drug keys, e.g. code: atc or text)
-    goes to usedCode under a procedure `text` ('CAR-T cell infusion'), or with `product_as_code: true` is
-    itself Procedure.code ('Carvykti infusion' as the only name)."""
-    d = spec.drugs()[0]
-    product = drug_concept(d)
-    text = spec.opt("text", "CAR-T cell infusion")
+    """A CAR-T infusion as a Procedure on `date`. The product (`agent` + drug keys, e.g. code: atc, or code: text
+    with a brand `text`) goes to usedCode under the `procedure` name ('CAR-T cell infusion'), or with
+    `product_as_code: true` is itself Procedure.code ('Carvykti infusion' as the only name)."""
+    product = drug_concept(spec.drugs()[0])
     r: dict[str, Any] = {"resourceType": "Procedure", "id": chart.nid("proc"), "status": spec.opt("status", "completed")}
     if spec.opt("product_as_code", False):
-        if spec.has("text"):
-            raise DataError("cell-therapy: product_as_code names the procedure by the product; drop text")
+        if spec.has("procedure"):
+            raise DataError("cell-therapy: product_as_code names the procedure by the product; drop procedure")
         r["code"] = product
     else:
-        r["code"] = {"text": text}
+        r["code"] = {"text": spec.opt("procedure", "CAR-T cell infusion")}
         r["usedCode"] = [product]
     r.update({"subject": chart.subject, "performedDateTime": spec.req("date")})
     chart.add("procedures", r)
