@@ -29,7 +29,7 @@ def only(chart, key: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------ T-cell redirecting therapies
 def test_car_t_as_procedure_names_the_product_in_used_code() -> None:
-    r = only(chart_of({"cell-therapy": {"date": "2025-03-10", "agent": "idecabtagene-vicleucel", "code": "atc"}}),
+    r = only(chart_of({"cell-therapy": {"date": "2025-03-10", "agent": "idecabtagene-vicleucel", "coding": "atc"}}),
              "procedures")
     assert r == {"resourceType": "Procedure", "id": "vg-t01-proc-1", "status": "completed",
                  "code": {"text": "CAR-T cell infusion"},
@@ -39,16 +39,16 @@ def test_car_t_as_procedure_names_the_product_in_used_code() -> None:
 
 
 def test_car_t_as_procedure_named_only_by_its_brand() -> None:
-    r = only(chart_of({"cell-therapy": {"date": "2025-03-10", "agent": "ciltacabtagene-autoleucel", "code": "text",
+    r = only(chart_of({"cell-therapy": {"date": "2025-03-10", "agent": "ciltacabtagene-autoleucel", "coding": "text",
                                         "text": "Carvykti infusion", "product_as_code": True}}), "procedures")
     assert r["code"] == {"text": "Carvykti infusion"} and "usedCode" not in r
     with pytest.raises(DataError, match="product_as_code"):
-        chart_of({"cell-therapy": {"date": "2025-03-10", "agent": "ciltacabtagene-autoleucel", "code": "atc",
+        chart_of({"cell-therapy": {"date": "2025-03-10", "agent": "ciltacabtagene-autoleucel", "coding": "atc",
                                    "product_as_code": True, "procedure": "CAR-T infusion"}})
 
 
 def test_car_t_as_a_single_medication_administration() -> None:
-    r = only(chart_of({"administrations": {"agent": "ciltacabtagene-autoleucel", "code": "atc",
+    r = only(chart_of({"administrations": {"agent": "ciltacabtagene-autoleucel", "coding": "atc",
                                            "dates": ["2025-03-10"], "route": "Intravenous"}}),
              "medicationAdministrations")
     assert r["medicationCodeableConcept"]["coding"] == [
@@ -57,7 +57,7 @@ def test_car_t_as_a_single_medication_administration() -> None:
 
 
 def test_car_t_as_a_statement_with_its_brand_name() -> None:
-    r = only(chart_of({"statement": {"agent": "idecabtagene-vicleucel", "code": "text", "text": "Abecma",
+    r = only(chart_of({"statement": {"agent": "idecabtagene-vicleucel", "coding": "text", "text": "Abecma",
                                      "date": "2025-03-10"}}), "medicationStatements")
     assert r["medicationCodeableConcept"] == {"text": "Abecma"}
     assert r["effectiveDateTime"] == r["dateAsserted"] == "2025-03-10" and r["status"] == "active"
@@ -111,7 +111,7 @@ def test_fish_negative_as_local_observation_text_and_as_variant_text() -> None:
 
 # ------------------------------------------------------------------------ statements
 def test_statement_with_only_date_asserted() -> None:
-    r = only(chart_of({"statement": {"agent": "pomalidomide", "asserted": "2026-05-02", "code": "text"}}),
+    r = only(chart_of({"statement": {"agent": "pomalidomide", "asserted": "2026-05-02", "coding": "text"}}),
              "medicationStatements")
     assert r == {"resourceType": "MedicationStatement", "id": "vg-t01-ms-1", "status": "active",
                  "medicationCodeableConcept": {"text": "Pomalyst 4 mg capsule"},
@@ -136,7 +136,7 @@ def test_referenced_medication_is_included_once_per_bundle() -> None:
     ({"statment": {"agent": "bortezomib", "start": "2024-01-01"}}, "unknown kind 'statment'"),
     ({"statement": {"agent": "bortezomib", "start": "2024-01-01", "stop": "2024-02-01"}}, "unknown keys"),
     ({"statement": {"agent": "bortezomab", "start": "2024-01-01"}}, "unknown drug 'bortezomab'"),
-    ({"supportive": {"agent": "aspirin", "code": "atc", "start": "2024-01-01"}}, "one fixed coding"),
+    ({"supportive": {"agent": "aspirin", "coding": "atc", "start": "2024-01-01"}}, "one fixed coding"),
     ({"ecog": {"date": "2024-01-01"}}, "missing key 'score'"),
     ({"transplant": {"date": "2024-01-01", "code": "99999"}}, "99999"),
 ])
@@ -147,7 +147,7 @@ def test_patient_file_mistakes_are_named(record: dict[str, Any], message: str) -
 
 def test_draft_kinds_and_selections() -> None:
     data = {"patient": PATIENT, "orders": [{"name": "o1", "hook": "order-select", "drafts": [
-        {"id": "d1", "agent": "teclistamab", "code": "rx-product", "medication": "reference", "medication_id": "m-tec"},
+        {"id": "d1", "agent": "teclistamab", "coding": "rx-product", "medication": "reference", "medication_id": "m-tec"},
         {"kind": "service", "id": "s1", "category": "Laboratory", "service": "FISH del(17p)", "reason": "relapse"}]}]}
     req = build_patient("t01-test", data)["t01-test.o1.order-select.json"]
     entries = [e["resource"] for e in req["context"]["draftOrders"]["entry"]]
@@ -162,11 +162,11 @@ def test_new_encodings_are_valid_r4() -> None:
     from fhir.resources.R4B.bundle import Bundle
 
     data = {"patient": PATIENT, "chart": [
-        {"cell-therapy": {"date": "2025-03-10", "agent": "idecabtagene-vicleucel", "code": "atc"}},
-        {"cell-therapy": {"date": "2025-03-10", "agent": "ciltacabtagene-autoleucel", "code": "text",
+        {"cell-therapy": {"date": "2025-03-10", "agent": "idecabtagene-vicleucel", "coding": "atc"}},
+        {"cell-therapy": {"date": "2025-03-10", "agent": "ciltacabtagene-autoleucel", "coding": "text",
                           "text": "Carvykti infusion", "product_as_code": True}},
-        {"administrations": {"agent": "ciltacabtagene-autoleucel", "code": "atc", "dates": ["2025-03-10"]}},
-        {"statement": {"agent": "idecabtagene-vicleucel", "code": "text", "text": "Abecma", "date": "2025-03-10"}},
+        {"administrations": {"agent": "ciltacabtagene-autoleucel", "coding": "atc", "dates": ["2025-03-10"]}},
+        {"statement": {"agent": "idecabtagene-vicleucel", "coding": "text", "text": "Abecma", "date": "2025-03-10"}},
         {"statement": {"agent": "talquetamab", "asserted": "2026-05-02"}},
         {"free-light-chains": {"unit": "mg/dL", "series": [["2026-08-03", 41.2, 0.9]]}},
         {"fish-report": {"date": "2026-01-05", "not_detected": ["t(11;14)"]}},

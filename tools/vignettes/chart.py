@@ -17,7 +17,7 @@ from tools.vignettes.catalog import concept, is_fixed
 PREFETCH_KEYS = ("patient", "conditions", "observations", "diagnosticReports", "procedures",
                  "medicationStatements", "medicationRequests", "medicationAdministrations")
 # keys that describe how a drug is encoded; on a record listing several drugs they apply to each
-DRUG_KEYS = ("code", "product", "text", "medication", "medication_id", "label", "strength")
+DRUG_KEYS = ("coding", "product", "text", "medication", "medication_id", "label", "strength")
 MEDICATION_FORMS = ("codeable", "contained", "reference")
 
 
@@ -55,7 +55,7 @@ class Chart:
             mid = d.get("medication_id", "med")
             return {"contained": [medication_resource(d, mid)], "medicationReference": {"reference": f"#{mid}"}}
         if form == "reference":
-            mid = d.get("medication_id") or f"{self.pid}-med-{d['agent']}-{d.get('code', 'rx-in')}"
+            mid = d.get("medication_id") or f"{self.pid}-med-{d['agent']}-{d.get('coding', 'rx-in')}"
             if into is not None and not any(m["id"] == mid for m in into):
                 into.append(medication_resource(d, mid))
             return {"medicationReference": {"reference": f"Medication/{mid}"}}
@@ -63,16 +63,16 @@ class Chart:
 
 
 def drug_concept(d: dict[str, Any]) -> dict[str, Any]:
-    enc = d.get("code", "rx-in")
+    enc = d.get("coding", "rx-in")
     if enc == "ingredient":
-        raise DataError(f"{d['agent']}: code: ingredient needs medication: contained or reference")
+        raise DataError(f"{d['agent']}: coding: ingredient needs medication: contained or reference")
     return concept(d["agent"], enc, d.get("product"), d.get("text"))
 
 
 def medication_resource(d: dict[str, Any], mid: str) -> dict[str, Any]:
-    """A Medication resource; `code: ingredient` names the drug only by Medication.ingredient under a generic
+    """A Medication resource; `coding: ingredient` names the drug only by Medication.ingredient under a generic
     pharmacy label (`label`), with an optional `strength` {value, unit, per}."""
-    if d.get("code") != "ingredient":
+    if d.get("coding") != "ingredient":
         return {"resourceType": "Medication", "id": mid, "code": drug_concept(d)}
     item: dict[str, Any] = {"itemCodeableConcept": concept(d["agent"], "rx-in")}
     if d.get("strength"):
@@ -107,7 +107,7 @@ class Spec:
         return self.data[key]
 
     def drugs(self) -> list[dict[str, Any]]:
-        """The drugs of a record: `agent: x` or `drugs: [x, {agent: y, code: ...}]`; drug keys on the record
+        """The drugs of a record: `agent: x` or `drugs: [x, {agent: y, coding: ...}]`; drug keys on the record
         are defaults for each drug listed."""
         shared = {k: self.opt(k) for k in DRUG_KEYS if k in self.data}
         items = self.opt("drugs") if self.has("drugs") else [self.req("agent")]
@@ -119,8 +119,8 @@ class Spec:
                 raise DataError(f"{self.kind}: bad drug {item!r} (unknown keys {sorted(unknown)})")
             if "product" in d:
                 d["product"] = str(d["product"])
-            if is_fixed(d["agent"]) and "code" in d:
-                raise DataError(f"{self.kind}: {d['agent']} has one fixed coding; drop code: {d['code']}")
+            if is_fixed(d["agent"]) and "coding" in d:
+                raise DataError(f"{self.kind}: {d['agent']} has one fixed coding; drop coding: {d['coding']}")
             out.append(d)
         return out
 

@@ -188,7 +188,7 @@ def transplant(chart: Chart, spec: Spec) -> None:
 
 @encoder("cell-therapy")
 def cell_therapy(chart: Chart, spec: Spec) -> None:
-    """A CAR-T infusion as a Procedure on `date`. The product (`agent` + drug keys, e.g. code: atc, or code: text
+    """A CAR-T infusion as a Procedure on `date`. The product (`agent` + drug keys, e.g. coding: atc, or coding: text
     with a brand `text`) goes to usedCode under the `procedure` name ('CAR-T cell infusion'), or with
     `product_as_code: true` is itself Procedure.code ('Carvykti infusion' as the only name)."""
     product = drug_concept(spec.drugs()[0])
