@@ -4,12 +4,15 @@ with only dateAsserted), the strict reading of patient files, and the drift chec
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tools.vignettes.build import build_chart, build_patient, drift, render, render_all
+from tools.vignettes.catalog import DataLoader
 from tools.vignettes.chart import DataError
 
 PATIENT = {"id": "vg-t01", "birthDate": "1960-01-01", "gender": "female"}
@@ -192,3 +195,14 @@ def test_drift_names_changed_missing_and_extra_fixtures(tmp_path: Path) -> None:
 def test_every_patient_file_builds_and_names_its_fixtures() -> None:
     names = render_all()
     assert names and all(n.startswith("p") and n.endswith(".json") for n in names)
+
+
+def test_the_documented_example_patient_builds() -> None:
+    """The example in tests/vignettes/README.md is a working patient file."""
+    readme = (Path(__file__).resolve().parent / "vignettes" / "README.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", readme, re.S)
+    assert example is not None
+    requests = build_patient("p50-example", yaml.load(example.group(1), Loader=DataLoader))  # noqa: S506
+    assert sorted(requests) == ["p50-example.json", "p50-example.o1-drd.order-select.json"]
+    mrs = requests["p50-example.json"]["prefetch"]["medicationRequests"]["entry"]
+    assert len(mrs) == 30 and mrs[-1]["resource"]["statusReason"]["coding"][0]["code"] == "266721009"
