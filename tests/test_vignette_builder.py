@@ -142,6 +142,8 @@ def test_referenced_medication_is_included_once_per_bundle() -> None:
     ({"supportive": {"agent": "aspirin", "coding": "atc", "start": "2024-01-01"}}, "one fixed coding"),
     ({"ecog": {"date": "2024-01-01"}}, "missing key 'score'"),
     ({"transplant": {"date": "2024-01-01", "code": "99999"}}, "99999"),
+    ({"cell-therapy": {"date": "2025-03-10", "drugs": ["idecabtagene-vicleucel", "ciltacabtagene-autoleucel"],
+                       "coding": "atc"}}, "one only"),
 ])
 def test_patient_file_mistakes_are_named(record: dict[str, Any], message: str) -> None:
     with pytest.raises(DataError, match=message):

@@ -45,7 +45,7 @@ class Chart:
         self.res[key].append(resource)
         return resource
 
-    def medication(self, d: dict[str, Any], into: list[dict[str, Any]] | None) -> dict[str, Any]:
+    def medication(self, d: dict[str, Any], into: list[dict[str, Any]]) -> dict[str, Any]:
         """medication[x] fields of one drug: a CodeableConcept, a contained Medication (#id) or a reference to a
         Medication resource, which is appended once to `into` (the includes of a bundle, or draft entries)."""
         form = d.get("medication", "codeable")
@@ -56,7 +56,7 @@ class Chart:
             return {"contained": [medication_resource(d, mid)], "medicationReference": {"reference": f"#{mid}"}}
         if form == "reference":
             mid = d.get("medication_id") or f"{self.pid}-med-{d['agent']}-{d.get('coding', 'rx-in')}"
-            if into is not None and not any(m["id"] == mid for m in into):
+            if not any(m["id"] == mid for m in into):
                 into.append(medication_resource(d, mid))
             return {"medicationReference": {"reference": f"Medication/{mid}"}}
         raise DataError(f"medication: {form!r} is not one of {MEDICATION_FORMS}")
@@ -123,6 +123,13 @@ class Spec:
                 raise DataError(f"{self.kind}: {d['agent']} has one fixed coding; drop coding: {d['coding']}")
             out.append(d)
         return out
+
+    def drug(self) -> dict[str, Any]:
+        """The one drug of a record that can only name one (a draft, a procedure)."""
+        drugs = self.drugs()
+        if len(drugs) != 1:
+            raise DataError(f"{self.kind}: names {len(drugs)} drugs; one only")
+        return drugs[0]
 
     def done(self) -> None:
         unknown = set(self.data) - self.used

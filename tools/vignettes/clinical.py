@@ -191,7 +191,7 @@ def cell_therapy(chart: Chart, spec: Spec) -> None:
     """A CAR-T infusion as a Procedure on `date`. The product (`agent` + drug keys, e.g. coding: atc, or coding: text
     with a brand `text`) goes to usedCode under the `procedure` name ('CAR-T cell infusion'), or with
     `product_as_code: true` is itself Procedure.code ('Carvykti infusion' as the only name)."""
-    product = drug_concept(spec.drugs()[0])
+    product = drug_concept(spec.drug())
     r: dict[str, Any] = {"resourceType": "Procedure", "id": chart.nid("proc"), "status": spec.opt("status", "completed")}
     if spec.opt("product_as_code", False):
         if spec.has("procedure"):

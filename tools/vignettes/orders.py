@@ -30,7 +30,7 @@ def kind(name: str) -> Callable[[Draft], Draft]:
 def request(chart: Chart, spec: Spec, as_of: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
     """A draft MedicationRequest: a drug (drug keys), `dosage` text (default 'as directed'), `route` text.
     `medication: reference` puts the Medication into the draft bundle ahead of the request."""
-    d = spec.drugs()[0]
+    d = spec.drug()
     r: dict[str, Any] = {"resourceType": "MedicationRequest", "id": spec.req("id"), "status": "draft",
                          "intent": "order", **chart.medication(d, entries), "subject": chart.subject,
                          "authoredOn": as_of}
@@ -48,7 +48,7 @@ def sandbox(chart: Chart, spec: Spec, as_of: str, entries: list[dict[str, Any]])
     dose, dispense = spec.req("dose"), spec.req("dispense")
     return {
         "resourceType": "MedicationRequest", "id": spec.req("id"), "status": "draft",
-        "subject": chart.subject, "authoredOn": as_of, "medicationCodeableConcept": drug_concept(spec.drugs()[0]),
+        "subject": chart.subject, "authoredOn": as_of, "medicationCodeableConcept": drug_concept(spec.drug()),
         "reasonCode": {"text": spec.opt("reason", "Multiple myeloma")},
         "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
                                  "code": "outpatient"}]},
@@ -73,7 +73,7 @@ def dstu2_order(chart: Chart, spec: Spec, as_of: str, entries: list[dict[str, An
     return {"resourceType": "MedicationOrder", "id": spec.req("id"), "status": "draft",
             "patient": chart.subject, "dateWritten": as_of,
             "prescriber": {"reference": "Practitioner/vignette-hematologist"},
-            "medicationCodeableConcept": drug_concept(spec.drugs()[0]),
+            "medicationCodeableConcept": drug_concept(spec.drug()),
             "dosageInstruction": [{"text": spec.opt("dosage") or "as directed"}]}
 
 
