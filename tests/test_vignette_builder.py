@@ -132,6 +132,9 @@ def test_referenced_medication_is_included_once_per_bundle() -> None:
     assert [m["id"] for m in chart.includes["medicationStatements"]] == ["vg-t01-med-bortezomib-rx-in"]
     assert {r["medicationReference"]["reference"] for r in chart.res["medicationStatements"]} == {
         "Medication/vg-t01-med-bortezomib-rx-in"}
+    with pytest.raises(DataError, match="two different Medications"):
+        chart_of({"statement": {"drugs": ["bortezomib", {"agent": "carfilzomib"}], "start": "2024-01-01",
+                                "medication": "reference", "medication_id": "m1"}})
 
 
 # ------------------------------------------------------------------------ strict data

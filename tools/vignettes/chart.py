@@ -56,8 +56,12 @@ class Chart:
             return {"contained": [medication_resource(d, mid)], "medicationReference": {"reference": f"#{mid}"}}
         if form == "reference":
             mid = d.get("medication_id") or f"{self.pid}-med-{d['agent']}-{d.get('coding', 'rx-in')}"
-            if not any(m["id"] == mid for m in into):
-                into.append(medication_resource(d, mid))
+            med = medication_resource(d, mid)
+            same_id = [m for m in into if m["id"] == mid]
+            if not same_id:
+                into.append(med)
+            elif same_id[0] != med:
+                raise DataError(f"medication_id {mid} names two different Medications")
             return {"medicationReference": {"reference": f"Medication/{mid}"}}
         raise DataError(f"medication: {form!r} is not one of {MEDICATION_FORMS}")
 
