@@ -216,7 +216,7 @@ def _read_segment(seg: str, idx: FishIndex, allow_positive: bool, clause_negativ
     karyotype = bool(_KARYOTYPE.search(seg)) and allow_positive
     any_negative = any(c.present is False for c in cues)
     out: list[FishResult] = []
-    for k, (ab, s, e) in enumerate(mentions):
+    for k, (ab, _s, e) in enumerate(mentions):
         pols = bound[k]
         if None in pols:
             continue  # "no call", "failed", "not performed": a test without a result

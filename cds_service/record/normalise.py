@@ -43,7 +43,8 @@ from cds_service.record.fhirutil import (
     ref_string,
     status_code,
 )
-from cds_service.record.fish import abnormalities_in, fish_index, is_fish_text, parse_fish_text
+from cds_service.record.fish import FishResult, abnormalities_in, fish_index, is_fish_text, read_fish_text
+from cds_service.record.labs import LAB_KINDS, lab_kind_of_text, read_lab
 from cds_service.record.model import (
     ConditionFact,
     CytoFinding,
@@ -61,6 +62,7 @@ _NOT_GIVEN_REQUEST = {"cancelled", "draft", "entered-in-error"}
 _ONGOING_STATEMENT = {"active", "on-hold", "intended"}
 _ONGOING_REQUEST = {"active", "on-hold"}
 _REF_ID_RE = re.compile(r"Medication/([^/]+)")
+_LAB_ROLES = frozenset(LAB_KINDS)
 _DURATION_DAYS = {"d": 1, "day": 1, "wk": 7, "week": 7, "mo": 30, "month": 30, "a": 365, "year": 365}
 
 
@@ -570,10 +572,11 @@ class _CodePlan:
     """What an Observation's code says it is: the branch of read_observation, decided once per code."""
 
     roles: frozenset[str]
-    branch: str  # disease-status | m-protein | ecog | genetic-variant | flc | other
+    branch: str  # disease-status | m-protein | ecog | genetic-variant | lab | other
     code_text: str
     code_fish: bool  # the code names a FISH study
     code_abnormality: bool  # the code names an abnormality ("TP53 deletion")
+    lab: str | None = None  # flc-kappa | flc-lambda | b2m | creatinine | urine-m-protein (record/labs.py)
 
 
 def _plan_code(code: Any, knowledge: Knowledge) -> _CodePlan:
@@ -581,6 +584,7 @@ def _plan_code(code: Any, knowledge: Knowledge) -> _CodePlan:
     keys = coded(code)
     roles = frozenset(idx.role_by_code[k] for k in keys if k in idx.role_by_code)
     code_text = " | ".join(concept_texts(code))
+    lab: str | None = None
     if "disease-status" in roles or (not roles and idx.response_code is not None and code_text
                                      and idx.response_code.search(code_text)):
         branch = "disease-status"
@@ -593,11 +597,14 @@ def _plan_code(code: Any, knowledge: Knowledge) -> _CodePlan:
         branch = "ecog"
     elif "genetic-variant" in roles:
         branch = "genetic-variant"
-    elif roles & {"flc-kappa", "flc-lambda"}:
-        branch = "flc"
+    elif roles & _LAB_ROLES:
+        branch = "lab"
+        lab = next(r for r in LAB_KINDS if r in roles)
+    elif not roles and (lab := lab_kind_of_text(code_text, knowledge)) is not None:
+        branch = "lab"
     else:
         branch = "other"
-    return _CodePlan(roles=roles, branch=branch, code_text=code_text,
+    return _CodePlan(roles=roles, branch=branch, code_text=code_text, lab=lab,
                      code_fish=bool(is_fish_text(code_text, knowledge)),
                      code_abnormality=bool(code_text and abnormalities_in(code_text, fish_index(knowledge))))
 
@@ -664,13 +671,12 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
     if branch == "genetic-variant":
         _read_variant(res, knowledge, record, source, when)
         return
-    if branch == "flc":
-        q = as_dict(res.get("valueQuantity"))
-        v = as_float(q.get("value"))
-        unit = (as_str(q.get("code")) or as_str(q.get("unit"))).replace(" ", "").lower()
-        if v is not None and v >= 0 and when is not None and unit in ("mg/l", "mg/dl", ""):
-            record.flc.append(LabValue(date=when, value=v * 10 if unit == "mg/dl" else v, unit="mg/L", source=source,
-                                       code="36916-5" if "flc-kappa" in roles else "33944-0"))
+    if branch == "lab" and plan.lab is not None:
+        # LOINC-coded or local-code-with-wording, any usual unit (record/labs.py); FLC values carry
+        # their chain ("kappa" / "lambda") or their LOINC
+        loinc = {"flc-kappa": "36916-5", "flc-lambda": "33944-0"}.get(plan.lab, "") if plan.lab in roles else ""
+        chain = {"flc-kappa": "kappa", "flc-lambda": "lambda"}.get(plan.lab, "")
+        read_lab(res, plan.lab, record, source, when, loinc or chain)
         return
     if _m_protein_components(res, idx, record, source, when):
         return
@@ -720,11 +726,28 @@ def _says_progression(res: dict, idx: Any) -> bool:
     return bool(idx.progression_value is not None and idx.progression_value.search(text))
 
 
-def _component_text(comp: dict) -> str:
+def _result_words(concept: Any, knowledge: Knowledge) -> str:
+    """Coded result values read as words: LOINC LA9633-4 / SNOMED 260373001 -> "detected",
+    LA9634-2 / 260415000 -> "not detected" (a value sent as a bare code, without display)."""
+    meaning = observation_index(knowledge).value_meaning
+    for key in coded(concept):
+        m = meaning.get(key)
+        if m == "present":
+            return "detected"
+        if m == "absent":
+            return "not detected"
+    return ""
+
+
+def _component_text(comp: dict, knowledge: Knowledge | None = None) -> str:
     parts = concept_texts(comp.get("valueCodeableConcept"))
     for key in ("valueString",):
         if isinstance(comp.get(key), str):
             parts.append(comp[key])
+    if knowledge is not None:
+        words = _result_words(comp.get("valueCodeableConcept"), knowledge)
+        if words:
+            parts.append(words)
     for c in as_list(as_dict(comp.get("valueCodeableConcept")).get("coding")):
         code = as_str(as_dict(c).get("code"))
         if code and code not in parts:
@@ -732,87 +755,161 @@ def _component_text(comp: dict) -> str:
     return " ".join(parts)
 
 
+_NO_RESULT_VALUE = re.compile(r"no[\s-]call|indeterminate|inconclusive|uninformative|fail|not (performed|tested|done)"
+                              r"|insufficient|pending|cancel", re.I)
+
+
+def _variant_presence(res: dict, knowledge: Knowledge) -> tuple[bool | None, bool]:
+    """(present, stated) of a Variant's own value; stated False when it has no value at all."""
+    idx = observation_index(knowledge)
+    for key in coded(res.get("valueCodeableConcept")):
+        meaning = idx.value_meaning.get(key)
+        if meaning in ("present", "absent"):
+            return meaning == "present", True
+    vt = " ".join(_value_texts(res)).lower()
+    if vt and _NO_RESULT_VALUE.search(vt):
+        return None, True  # a test without a result is no finding
+    if vt:
+        if re.search(r"\b(absent|not detected|negative|no|none|neg)\b", vt):
+            return False, True
+        if re.search(r"\b(present|detected|positive|yes|pos)\b", vt):
+            return True, True
+    if isinstance(res.get("valueBoolean"), bool):
+        return res["valueBoolean"], True
+    if res.get("valueCodeableConcept") or res.get("valueString"):
+        return None, True  # a value we cannot read (no call, unknown code): no finding
+    return None, False
+
+
 def _read_variant(res: dict, knowledge: Knowledge, record: PatientRecord, source: str, when: date | None) -> None:
-    """Genomics Reporting Variant: abnormality from ISCN / gene / location, presence from the value."""
+    """Genomics Reporting Variant: abnormality from ISCN / gene / location, presence from the value.
+
+    Components the Genomics Reporting IG does not define (a lab's "IGH/FGFR3 FUSION, T(4;14)" with
+    its own "NOT DETECTED") carry their own result and are read as a report; a Variant without a
+    value reports a found variant only when nothing in it says otherwise."""
     idx = observation_index(knowledge)
     pieces: list[str] = []
+    own_results: list[str] = []  # "code: value" of components that state their own result
     fraction = None
+    hgvs = False
+    copies: int | None = None
     for comp in as_list(res.get("component")):
         comp = as_dict(comp)
         role = None
         for k in coded(comp.get("code")):
             role = idx.component_role.get(k) or role
-        text = _component_text(comp)
+        text = _component_text(comp, knowledge)
         if role == "gene-studied":
             genes = fish_index(knowledge).gene_ids
             text = " ".join(genes.get(w.upper(), w) for w in text.split())
-        if role in ("iscn", "gene-studied", "cytogenetic-location", "change-type"):
+        if role in ("iscn", "gene-studied", "cytogenetic-location", "change-type", "allelic-state"):
             pieces.append(text)
+        elif role == "hgvs":
+            hgvs = hgvs or bool(text.strip())
         elif role == "copy-number":
-            cn = as_float(as_dict(comp.get("valueQuantity")).get("value")) or as_float(comp.get("valueInteger"))
+            cn = as_float(as_dict(comp.get("valueQuantity")).get("value"))
+            if cn is None:
+                cn = as_float(comp.get("valueInteger"))
             if cn is not None:
-                pieces.append(f"{int(cn)} copies")
+                copies = int(cn)
+                pieces.append(f"{copies} copies")
         elif role == "allelic-frequency":
             q = as_dict(comp.get("valueQuantity"))
             f = as_float(q.get("value"))
             if f is not None:
                 fraction = f / 100.0 if (f > 1 or "%" in as_str(q.get("unit")) + as_str(q.get("code"))) else f
         elif role is None:
-            pieces.append(" ".join(concept_texts(comp.get("code"))) + " " + text)
-    present: bool | None = None
-    for key in coded(res.get("valueCodeableConcept")):
-        meaning = idx.value_meaning.get(key)
-        if meaning in ("present", "absent"):
-            present = meaning == "present"
-    vt = " ".join(_value_texts(res)).lower()
-    if present is None and re.search(r"no[\s-]call|indeterminate|inconclusive|uninformative|fail|not (performed|tested|done)"
-                                      r"|insufficient|pending|cancel", vt):
-        return  # a test without a result is no finding
-    if present is None and vt:
-        if re.search(r"\b(absent|not detected|negative|no)\b", vt):
-            present = False
-        elif re.search(r"\b(present|detected|positive|yes)\b", vt):
-            present = True
-    if present is None and isinstance(res.get("valueBoolean"), bool):
-        present = res["valueBoolean"]
-    if present is None:
-        if res.get("valueCodeableConcept") or res.get("valueString"):
-            return  # a value we cannot read (no call, indeterminate, unknown code): no finding
-        present = True  # a Variant observation without a value reports a found variant
+            label = " ".join(concept_texts(comp.get("code")))
+            pieces.append(label + " " + text)
+            if text.strip() or comp.get("valueQuantity"):
+                q = as_dict(comp.get("valueQuantity"))
+                qv = as_float(q.get("value"))
+                qtext = f" {qv:g}{as_str(q.get('unit')) or as_str(q.get('code'))}" if qv is not None else ""
+                own_results.append(f"{label}: {text}{qtext}")
+    present, stated = _variant_presence(res, knowledge)
+    if stated and present is None:
+        return
     fidx = fish_index(knowledge)
     text = " ; ".join(p for p in pieces if p.strip()) + " " + " ".join(concept_texts(res.get("code")))
+    if hgvs and re.search(r"\bTP53\b", text, re.I):
+        text += " TP53 mutation"  # a sequence variant of TP53: a mutation, not del(17p)
+    own = read_fish_text("\n".join(own_results), knowledge) if own_results else []
+    if own_results and not stated and (not own or any(not r.present for r in own)):
+        # the components say what was found; anything they negate is not a found variant
+        _add_results(record, own, source, when, fraction)
+        return
+    if present is None:
+        present = True  # a Variant observation without a value reports a found variant
     abns = abnormalities_in(text + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", text, re.I) else abnormalities_in(text, fidx)
-    if not abns and vt:
+    if "TP53-mutation" in abns and "del(17p)" in abns and hgvs:
+        abns.remove("del(17p)")
+    if not abns and _value_texts(res):
         # the ISCN / abnormality written in the value itself ("t(11;14)(q13;q32) detected"),
         # presence from the same value's words (read above)
         val = " ".join(_value_texts(res))
         abns = abnormalities_in(val + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", val, re.I) else abnormalities_in(val, fidx)
-    # copy number decides gain/loss of 1q when only a location/gene is given
-    for ab in abns:
-        record.cytogenetics.append(CytoFinding(abnormality=ab, present=present, date=when, source=source,
-                                               clonal_fraction=fraction if present else None))
-    if not abns:
-        for ab, pol, frac in parse_fish_text(text, knowledge):
-            record.cytogenetics.append(CytoFinding(abnormality=ab, present=pol, date=when, source=source,
-                                                   clonal_fraction=frac or fraction))
+    if abns:
+        results = []
+        for ab in abns:
+            kind = fidx.kinds.get(ab)
+            pres = present
+            allelic = None
+            if copies is not None and kind == "gain" and copies <= 2:
+                pres = False  # "1q21 present" with 2 copies is no gain
+            if kind == "loss" and pres:
+                if copies is not None and copies <= 1:
+                    allelic = "bi" if copies == 0 else "mono"
+                elif re.search(r"\bbi-?allelic\b|\bhomozygous\b", text, re.I):
+                    allelic = "bi"
+                elif re.search(r"\bmono-?allelic\b|\bhemizygous\b|\bheterozygous\b", text, re.I):
+                    allelic = "mono"
+            results.append(FishResult(ab, pres, None, allelic))
+        negated = {r.abnormality for r in own if not r.present}
+        results = [r for r in results if not (r.present and r.abnormality in negated)] + [
+            r for r in own if r.abnormality not in abns]
+        _add_results(record, results, source, when, fraction)
+        return
+    _add_results(record, read_fish_text(text, knowledge) + own, source, when, fraction)
+
+
+def _add_results(record: PatientRecord, results: list[FishResult], source: str, when: date | None,
+                 fraction: float | None = None) -> None:
+    """One CytoFinding per (abnormality, result) of one resource; a stated clone % is kept."""
+    seen: dict[tuple[str, bool], int] = {}
+    for r in results:
+        key = (r.abnormality, r.present)
+        frac = r.fraction if r.fraction is not None else (fraction if r.present else None)
+        if key in seen:
+            prev = record.cytogenetics[seen[key]]
+            if prev.clonal_fraction is None and frac is not None:
+                prev.clonal_fraction = frac
+            prev.allelic = prev.allelic or r.allelic
+            continue
+        seen[key] = len(record.cytogenetics)
+        record.cytogenetics.append(CytoFinding(abnormality=r.abnormality, present=r.present, date=when, source=source,
+                                               clonal_fraction=frac, allelic=r.allelic))
 
 
 def _read_fish_observation(res: dict, knowledge: Knowledge, record: PatientRecord, source: str,
                            when: date | None, code_text: str) -> None:
     """Lab-style FISH observations: result in the value, components, notes or interpretation."""
     clauses: list[str] = []
-    vt = " ".join(_value_texts(res))
+    vt = " ".join(_value_texts(res) + [_result_words(res.get("valueCodeableConcept"), knowledge)]).strip()
     interp = " ".join(concept_texts(res.get("interpretation")))
+    q = as_dict(res.get("valueQuantity"))
+    if q and as_float(q.get("value")) is not None:
+        # "del(17p) % of plasma cells" = 45 %: the clone size is the result
+        vt += f" {as_float(q.get('value')):g}{as_str(q.get('unit')) or as_str(q.get('code'))}"
     # The code names the abnormality ("del(17p) by FISH") and the value gives the result.
-    if vt or interp:
-        clauses.append(f"{code_text}: {vt} {interp}".strip())
+    if vt.strip() or interp:
+        clauses.append(f"{code_text}: {vt.strip()} {interp}".strip())
     for comp in as_list(res.get("component")):
         comp = as_dict(comp)
         ctext = " ".join(concept_texts(comp.get("code")))
-        val = _component_text(comp) + " " + " ".join(concept_texts(comp.get("interpretation")))
-        q = as_dict(comp.get("valueQuantity"))
-        if q and as_float(q.get("value")) is not None:
-            val += f" {as_float(q.get('value'))}{as_str(q.get('unit'))}"
+        val = _component_text(comp, knowledge) + " " + " ".join(concept_texts(comp.get("interpretation")))
+        cq = as_dict(comp.get("valueQuantity"))
+        if cq and as_float(cq.get("value")) is not None:
+            val += f" {as_float(cq.get('value')):g}{as_str(cq.get('unit')) or as_str(cq.get('code'))}"
         clauses.append(f"{ctext}: {val}")
     note = _notes_text(res)
     if note:
@@ -821,17 +918,7 @@ def _read_fish_observation(res: dict, knowledge: Knowledge, record: PatientRecor
 
 
 def _append_fish(record: PatientRecord, text: str, knowledge: Knowledge, source: str, when: date | None) -> None:
-    seen: dict[tuple[str, bool], int] = {}
-    for ab, pol, frac in parse_fish_text(text, knowledge):
-        key = (ab, pol)
-        if key in seen:
-            prev = record.cytogenetics[seen[key]]
-            if prev.clonal_fraction is None and frac is not None:
-                prev.clonal_fraction = frac
-            continue
-        seen[key] = len(record.cytogenetics)
-        record.cytogenetics.append(CytoFinding(abnormality=ab, present=pol, date=when, source=source,
-                                               clonal_fraction=frac))
+    _add_results(record, read_fish_text(text, knowledge), source, when)
 
 
 # ------------------------------------------------------------------------------ reports
