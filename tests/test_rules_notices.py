@@ -24,9 +24,14 @@ def cards_by_code(s):
 
 def test_high_risk_cytogenetics_names_the_findings():
     s = state(lines=1, refractory=("lenalidomide",),
-              cytogenetics=Cytogenetics(tested=True, high_risk=True, findings=["del(17p)", "1q-gain"], t11_14=False))
+              cytogenetics=Cytogenetics(tested=True, high_risk=True, findings=["del(17p)", "1q-gain"], t11_14=False,
+                                        high_risk_reasons=["del(17p) in 45 % of plasma cells"],
+                                        risk_notes=["1q gain alone: not high risk by IMS/IMWG 2025"]))
     c = cards_by_code(s)["high-risk-cytogenetics"]
-    assert "del(17p)" in c["summary"] and "continuous" in c["summary"].lower()
+    assert "del(17p) in 45 %" in c["summary"] and "continuous" in c["summary"].lower()
+    assert "IMS/IMWG 2025" in c["summary"] and len(c["summary"]) < 140
+    assert "1q gain alone" in c["detail"] and "supersedes" in c["detail"]
+    assert any("40489728" in src["url"] for src in c["extension"]["org.mmcds.card"]["sources"])
     assert c["indicator"] == "warning"
 
 
