@@ -824,15 +824,16 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
                        classes={"IMiD": "exposed", "PI": "exposed", "anti-CD38": "naive"},
                        doubleRefractory=False, tripleClassRefractory=False,
                        progressedOnLenalidomideMaintenance=False,
-                       cytogenetics={"tested": True, "highRisk": True, "findings": ["1q-gain"], "t11_14": False},
+                       cytogenetics={"tested": True, "highRisk": False, "findings": ["1q-gain"], "t11_14": False},
                        transplant={"priorASCT": True, "monthsAsctToProgression": [41, 43], "salvageASCT": "candidate"},
                        frail=False),
         "why": "Stopped for toxicity 2026-04-01, progression 2026-08-24 (145 days): > 60 days -> exposed, and a "
-               "toxicity stop is not progression; 1q gain -> high risk (002); ASCT 2023-02-20 -> 42 months with "
+               "toxicity stop is not progression; 1q gain alone (del(17p) and IgH translocations not detected) is "
+               "reported but not high risk by IMS/IMWG 2025 (CLINICAL_LOGIC §5); ASCT 2023-02-20 -> 42 months with "
                "maintenance: >= 36 and >= 18 -> candidate.",
         "preferred_include": ["PVd"], "preferred_exclude": LEN_REGIMENS,
-        "notices_include": ["high-risk-cytogenetics", "salvage-asct-candidate"],
-        "notices_exclude": ["salvage-asct-discuss", "salvage-asct-not-recommended"],
+        "notices_include": ["salvage-asct-candidate"],
+        "notices_exclude": ["salvage-asct-discuss", "salvage-asct-not-recommended", "high-risk-cytogenetics"],
         "notes": "Setting code not asserted: 003's window says 'choose regimens as for len-refractory'; only the "
                  "regimen consequence is certain.",
     }
@@ -1039,14 +1040,16 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
                        classes={"IMiD": "refractory", "PI": "refractory", "anti-CD38": "refractory"},
                        doubleRefractory=True, tripleClassExposed=True, tripleClassRefractory=True,
                        pentaRefractory=False,
-                       cytogenetics={"tested": True, "highRisk": True, "findings": ["t(4;14)"], "t11_14": False},
+                       cytogenetics={"tested": True, "highRisk": False, "findings": ["t(4;14)"], "t11_14": False},
                        transplant={"priorASCT": True}, frail=False),
         "why": "Len refractory (maintenance), carfilzomib + daratumumab refractory (progression on DKd) -> TCR; "
-               "pomalidomide never given -> not penta; t(4;14) is high risk per CLINICAL_LOGIC §1.",
+               "pomalidomide never given -> not penta; t(4;14) without 1q gain or del(1p32) (del(17p) absent) is "
+               "reported but not high risk by IMS/IMWG 2025 (CLINICAL_LOGIC §5).",
         "setting": "triple-class-refractory",
         "preferred_include": ["ide-cel", "cilta-cel"],
         "preferred_exclude": ["DKd", "DPd", "IsaPd", "IsaKd", "DRd", "KRd", "Kd"],
-        "notices_include": ["clinical-trial", "high-risk-cytogenetics"],
+        "notices_include": ["clinical-trial"],
+        "notices_exclude": ["high-risk-cytogenetics"],
     }
     v.variants.append({
         "name": "car-t-unavailable", "config": {"CAR_T_AVAILABLE": False},
