@@ -122,3 +122,16 @@ def test_salvage_asct_not_recommended_when_never_transplanted_and_ineligible():
     opts = patient_view_cards(s, K, settings())[0]["extension"]["org.mmcds.card"]
     assert opts["avoid"][-1] == {"regimen": "salvage-ASCT", "reason": "not-transplant-eligible",
                                  "note": "never transplanted and not transplant-eligible"}
+
+
+def test_high_risk_summary_stays_short_with_many_findings():
+    reasons = ["del(17p) in 45 % of plasma cells", "TP53 mutation",
+               "t(4;14) and t(14;16) and t(14;20) with 1q gain and del(1p32)", "biallelic del(1p32)",
+               "β2-microglobulin 12.5 mg/L (2026-09-01) with creatinine 0.9 mg/dL"]
+    for n in range(1, len(reasons) + 1):
+        for rs in (reasons[:n], reasons[-n:]):
+            s = state(lines=1, cytogenetics=Cytogenetics(tested=True, high_risk=True, findings=["del(17p)"],
+                                                         high_risk_reasons=rs))
+            c = cards_by_code(s)["high-risk-cytogenetics"]
+            assert len(c["summary"]) < 140 and "IMS/IMWG 2025" in c["summary"]
+            assert all(r in c["detail"] for r in rs)

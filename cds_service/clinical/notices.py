@@ -123,7 +123,9 @@ def _high_risk_params(cyto: Any) -> dict[str, Any]:
     short = [r.split(" (")[0].replace("β2-microglobulin", "β2M").replace(", clone size not reported", "")
              for r in reasons]
     findings = "IMS/IMWG 2025: " + ", ".join(short)
+    if len(findings) > 70:  # the summary stays under 140 characters; the detail lists them all
+        findings = "IMS/IMWG 2025: " + short[0] + (f" +{len(short) - 1} more" if len(short) > 1 else "")
     if len(findings) > 70:
-        findings = "IMS/IMWG 2025: " + short[0] + f" +{len(short) - 1} more"
+        findings = f"IMS/IMWG 2025, {len(short)} finding{'s' if len(short) > 1 else ''}"
     notes = "".join(f"\n\n- {n}" for n in cyto.risk_notes)
     return {"findings": findings, "reasons": "; ".join(reasons), "notes": notes, "dated": ""}
