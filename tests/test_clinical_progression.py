@@ -126,3 +126,78 @@ def test_point_statement_stopped_for_progression_is_refractory_without_a_fake_ea
     assert st.agents["bortezomib"].status == "exposed"  # no progression dated 14 days after it
     assert st.prior_lines == 1
     assert st.relapsed and not st.on_first_line
+
+
+# --- free light chains and urine M-protein (IMWG) -------------------------------------------------
+
+def _flc(day: str, value: float, chain: str):
+    from cds_service.record.model import LabValue
+    return LabValue(date=d(day), value=value, unit="mg/L", source=f"Observation/{chain}-{day}",
+                    code={"kappa": "36916-5", "lambda": "33944-0"}[chain])
+
+
+def _pairs(rows):
+    out = []
+    for day, k, lam in rows:
+        out += [_flc(day, k, "kappa"), _flc(day, lam, "lambda")]
+    return out
+
+
+def test_dflc_rise_of_25_percent_and_over_100_mg_l_is_pd():
+    from cds_service.clinical.progression import flc_progressions
+    ev = flc_progressions(_pairs([("2025-01-01", 800, 10), ("2025-06-01", 40, 10), ("2026-01-01", 160, 10),
+                                  ("2026-02-01", 200, 10)]))
+    assert [e.date for e in ev] == [d("2026-01-01")] and "kappa involved" in ev[0].detail
+    # +100 mg/L exactly is not "> 10 mg/dL"
+    assert flc_progressions(_pairs([("2025-06-01", 40, 10), ("2026-01-01", 140, 10), ("2026-02-01", 140, 10)])) == []
+
+
+def test_involved_chain_is_the_one_higher_at_the_disease_peak():
+    from cds_service.clinical.progression import flc_progressions
+    # first pair drawn in remission with kappa slightly higher; lambda is the clone
+    ev = flc_progressions(_pairs([("2025-01-01", 15, 12), ("2025-03-01", 14, 600), ("2025-09-01", 15, 20),
+                                  ("2026-06-01", 15, 300), ("2026-07-01", 15, 350)]))
+    assert [e.date for e in ev] == [d("2026-06-01")] and "lambda involved" in ev[0].detail
+
+
+def test_flc_criteria_only_without_measurable_serum_or_urine_m_protein():
+    from cds_service.clinical.progression import flc_progressions
+    from cds_service.record.model import LabValue
+    rows = _pairs([("2025-06-01", 40, 10), ("2026-01-01", 400, 10), ("2026-02-01", 450, 10)])
+    assert flc_progressions(rows, [mprot("2025-06-01", 1.2)]) == []
+    urine = [LabValue(date=d("2025-06-01"), value=350.0, unit="mg/24h", source="Observation/u", code="")]
+    assert flc_progressions(rows, [], None, urine) == []
+    assert len(flc_progressions(rows, [mprot("2025-06-01", 0.3)])) == 1
+
+
+def _flc_record(flc, m_protein=None):
+    from cds_service.record.model import PatientRecord
+    return PatientRecord(flc=list(flc), m_protein=list(m_protein or []))
+
+
+def test_one_light_chain_only_is_named_as_the_reason_flc_cannot_be_judged():
+    from cds_service.clinical.progression import flc_gaps, flc_progressions
+    kappa = [_flc("2025-06-01", 30, "kappa"), _flc("2026-06-01", 400, "kappa")]
+    assert flc_progressions(kappa) == []
+    (msg,) = flc_gaps(_flc_record(kappa))
+    assert "κ free light chain rose from 30 mg/L (2025-06-01) to 400 mg/L (2026-06-01)" in msg
+    assert "no λ result" in msg and "dFLC" in msg
+    (flat,) = flc_gaps(_flc_record([_flc("2025-06-01", 30, "lambda"), _flc("2026-06-01", 35, "lambda")]))
+    assert flat.startswith("λ free light chain results without κ")
+    apart = [_flc("2025-06-01", 30, "kappa"), _flc("2025-06-03", 10, "lambda")]
+    assert "not measured on the same day" in flc_gaps(_flc_record(apart))[0]
+    assert flc_gaps(_flc_record(_pairs([("2025-06-01", 30, 10), ("2026-06-01", 40, 10)]))) == []
+    # with measurable serum M-protein the FLC do not decide progression: nothing to say
+    assert flc_gaps(_flc_record(kappa, [mprot("2025-06-01", 2.0)])) == []
+
+
+def test_urine_m_protein_rise_of_25_percent_and_200_mg_is_pd():
+    from cds_service.clinical.progression import urine_progressions
+    from cds_service.record.model import LabValue
+
+    def u(day, v):
+        return LabValue(date=d(day), value=v, unit="mg/24h", source=f"Observation/u{day}", code="")
+    ev = urine_progressions([u("2025-01-01", 900), u("2025-06-01", 100), u("2026-01-01", 300), u("2026-02-01", 350)])
+    assert [e.date for e in ev] == [d("2026-01-01")] and "urine M-protein" in ev[0].detail
+    assert urine_progressions([u("2025-06-01", 100), u("2026-01-01", 290), u("2026-02-01", 295)]) == []
+    assert urine_progressions([u("2025-06-01", 1000), u("2026-01-01", 1210), u("2026-02-01", 1230)]) == []

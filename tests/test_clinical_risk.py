@@ -24,8 +24,10 @@ def test_documented_negatives_and_t11_14_false():
 
 
 def test_primary_translocation_positive_at_any_time_stands():
-    c = cytogenetics([fish("t(4;14)", True, "2019-01-01"), fish("t(4;14)", False, "2023-01-01")])
-    assert c.findings == ["t(4;14)"] and c.high_risk is True
+    # IMS/IMWG 2025: t(4;14) counts as high risk only with 1q gain / del(1p32)
+    c = cytogenetics([fish("t(4;14)", True, "2019-01-01"), fish("t(4;14)", False, "2023-01-01"),
+                      fish("1q-gain", True, "2019-01-01")])
+    assert c.findings == ["t(4;14)", "1q-gain"] and c.high_risk is True
     c = cytogenetics([fish("t(11;14)", False, "2019-01-01"), fish("t(11;14)", True, "2023-01-01")])
     assert c.t11_14 is True and c.high_risk is False
 
@@ -37,10 +39,90 @@ def test_acquired_lesion_latest_result_counts():
     assert later_neg.findings == [] and later_neg.negatives == ["1q-gain"]
 
 
-def test_t14_20_and_del1p_are_high_risk_t11_14_is_not():
-    assert cytogenetics([fish("t(14;20)", True)]).high_risk is True
-    assert cytogenetics([fish("del(1p)", True)]).high_risk is True
-    assert cytogenetics([fish("t(11;14)", True)]).high_risk is False
+def test_translocation_or_1q_alone_is_reported_but_not_high_risk():
+    """IMS/IMWG 2025 (Avet-Loiseau, JCO 2025): the old list (seed 002) made t(4;14) or 1q alone high risk."""
+    for ab in ("t(4;14)", "t(14;16)", "t(14;20)"):
+        c = cytogenetics([fish(ab, True), fish("1q-gain", False), fish("del(1p)", False), fish("del(17p)", False)])
+        assert c.findings == [ab] and c.high_risk is False and c.high_risk_reasons == []
+        assert any(ab in n and "not high risk" in n for n in c.risk_notes)
+    c = cytogenetics([fish("1q-gain", True), fish("del(17p)", False)])
+    assert c.findings == ["1q-gain"] and c.high_risk is False
+    assert any("1q gain alone" in n for n in c.risk_notes)
+    assert c.to_contract()["riskDefinition"] == "IMS-IMWG-2025"
+
+
+def test_translocation_with_1q_gain_or_del1p_is_high_risk():
+    c = cytogenetics([fish("t(14;16)", True), fish("1q-gain", True)])
+    assert c.high_risk is True and c.high_risk_reasons == ["t(14;16) with 1q gain"]
+    c = cytogenetics([fish("t(14;20)", True), fish("del(1p)", True)])
+    assert c.high_risk is True and c.high_risk_reasons == ["t(14;20) with del(1p32)"]
+
+
+def test_translocation_with_unreported_chromosome_1_says_so():
+    c = cytogenetics([fish("t(4;14)", True), fish("del(17p)", False)])
+    assert c.high_risk is False
+    assert any("1q gain and del(1p32) not reported" in n for n in c.risk_notes)
+
+
+def _sized(abn: str, fraction: float | None, day: str = "2020-01-10", allelic: str | None = None):
+    f = fish(abn, True, day)
+    f.clonal_fraction = fraction
+    f.allelic = allelic
+    return f
+
+
+def test_del17p_clone_size_threshold_20_percent():
+    assert cytogenetics([_sized("del(17p)", 0.45)]).high_risk_reasons == ["del(17p) in 45 % of plasma cells"]
+    assert cytogenetics([_sized("del(17p)", 0.20)]).high_risk is True
+    small = cytogenetics([_sized("del(17p)", 0.12)])
+    assert small.high_risk is False and small.del17p_fraction == 12.0 and small.findings == ["del(17p)"]
+    assert any("12 %" in n and "below 20 %" in n for n in small.risk_notes)
+    unsized = cytogenetics([_sized("del(17p)", None)])
+    assert unsized.high_risk is True and unsized.del17p_fraction is None
+    assert unsized.high_risk_reasons == ["del(17p), clone size not reported"]
+    assert any("clone size not reported" in n for n in unsized.risk_notes)
+    # the latest positive result that reports a size decides
+    later = cytogenetics([_sized("del(17p)", 0.10, "2019-01-01"), _sized("del(17p)", 0.60, "2023-01-01")])
+    assert later.del17p_fraction == 60.0 and later.high_risk is True
+
+
+def test_tp53_mutation_is_high_risk_on_its_own_and_not_a_cytogenetic_finding():
+    c = cytogenetics([fish("TP53-mutation", True), fish("del(17p)", False)])
+    assert c.high_risk is True and c.tp53_mutation is True and c.high_risk_reasons == ["TP53 mutation"]
+    assert c.findings == [] and "TP53-mutation" not in c.to_contract()["findings"]
+
+
+def test_del1p32_biallelic_or_with_1q_gain():
+    assert cytogenetics([_sized("del(1p)", None, allelic="bi")]).high_risk_reasons == ["biallelic del(1p32)"]
+    mono = cytogenetics([_sized("del(1p)", None, allelic="mono"), fish("1q-gain", False)])
+    assert mono.high_risk is False and any("monoallelic" in n for n in mono.risk_notes)
+    with_1q = cytogenetics([_sized("del(1p)", None, allelic="mono"), fish("1q-gain", True)])
+    assert with_1q.high_risk_reasons == ["del(1p32) with 1q gain"]
+    unknown = cytogenetics([_sized("del(1p)", None)])
+    assert unknown.high_risk is False and any("biallelic" in n and "not reported" in n for n in unknown.risk_notes)
+
+
+def _lab(day: str, value: float, unit: str, code: str):
+    from cds_service.record.model import LabValue
+    return LabValue(date=d(day), value=value, unit=unit, source=f"Observation/{code}-{day}", code=code)
+
+
+def test_beta2_microglobulin_with_normal_creatinine():
+    b2m = [_lab("2026-09-01", 6.2, "mg/L", "1952-1")]
+    ok = cytogenetics([fish("del(17p)", False)], b2m, [_lab("2026-09-03", 0.9, "mg/dL", "2160-0")])
+    assert ok.high_risk is True
+    assert ok.high_risk_reasons == ["β2-microglobulin 6.2 mg/L (2026-09-01) with creatinine 0.9 mg/dL"]
+    renal = cytogenetics([fish("del(17p)", False)], b2m, [_lab("2026-09-03", 2.1, "mg/dL", "2160-0")])
+    assert renal.high_risk is False and any("renal" in n for n in renal.risk_notes)
+    far = cytogenetics([fish("del(17p)", False)], b2m, [_lab("2026-01-03", 0.8, "mg/dL", "2160-0")])
+    assert far.high_risk is False and any("no creatinine" in n for n in far.risk_notes)
+    low = cytogenetics([fish("del(17p)", False)], [_lab("2026-09-01", 5.4, "mg/L", "1952-1")],
+                       [_lab("2026-09-01", 0.9, "mg/dL", "2160-0")])
+    assert low.high_risk is False and low.risk_notes == []
+    # without FISH, beta-2-microglobulin alone can meet the definition; below it risk stays unknown
+    alone = cytogenetics([], b2m, [_lab("2026-09-01", 1.0, "mg/dL", "2160-0")])
+    assert alone.tested is False and alone.high_risk is True
+    assert cytogenetics([], [_lab("2026-09-01", 3.0, "mg/L", "1952-1")], []).high_risk is None
 
 
 def test_unknown_abnormality_names_are_ignored():

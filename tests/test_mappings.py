@@ -177,7 +177,7 @@ def test_fish_patterns_compile():
     for body in doc["abnormalities"].values():
         for p in body["patterns"]:
             re.compile(p)
-    for key in ("negative", "positive", "positive_strong", "no_result_context", "no_result", "clause_negative", "test_text",
+    for key in ("negative", "negative_prefix", "positive_strong", "no_result_context", "no_result", "clause_negative", "test_text",
                 "translocation_partner"):
         for p in doc[key]:
             re.compile(p)

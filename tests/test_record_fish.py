@@ -162,3 +162,131 @@ def test_observation_named_by_the_abnormality_and_document_reference():
     got = sorted((f.source, f.abnormality, f.present, f.clonal_fraction) for f in rec.cytogenetics)
     assert got == [("DocumentReference/d", "t(11;14)", True, pytest.approx(0.8)),
                    ("Observation/o", "del(17p)", False, None)]
+
+
+# --- negated mentions are never positives ------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # one negation for a whole list, after it or before it
+    ("TP53 deletion, 1q21 gain, t(4;14), t(14;16) … not detected",
+     {("del(17p)", False), ("1q-gain", False), ("t(4;14)", False), ("t(14;16)", False)}),
+    ("TP53 deletion, 1q21 gain, t(4;14), t(14;16) and t(14;20) were not detected.",
+     {("del(17p)", False), ("1q-gain", False), ("t(4;14)", False), ("t(14;16)", False), ("t(14;20)", False)}),
+    ("IGH/FGFR3 FUSION, T(4;14): NOT DETECTED", {("t(4;14)", False)}),
+    ("No evidence of TP53 deletion, 1q gain or IGH/MAF fusion",
+     {("del(17p)", False), ("1q-gain", False), ("t(14;16)", False)}),
+    ("Not detected:\nTP53 deletion,\n1q21 gain,\nt(4;14)", {("del(17p)", False), ("1q-gain", False), ("t(4;14)", False)}),
+    ("TP53 deletion\n1q21 gain\nIGH/FGFR3 t(4;14)\nNEGATIVE", {("del(17p)", False), ("1q-gain", False), ("t(4;14)", False)}),
+    ("No TP53 deletion detected", {("del(17p)", False)}),
+    ("del(17p): absent", {("del(17p)", False)}),
+    ("IGH/CCND1 fusion: No", {("t(11;14)", False)}),
+    # mixed reports: exactly the right positives
+    ("t(11;14) detected; del(17p) not detected", {("t(11;14)", True), ("del(17p)", False)}),
+    ("t(11;14) detected, del(17p) not detected", {("t(11;14)", True), ("del(17p)", False)}),
+    ("Positive for t(11;14) in 60% of nuclei, negative for del(17p), 1q gain and t(4;14)",
+     {("t(11;14)", True), ("del(17p)", False), ("1q-gain", False), ("t(4;14)", False)}),
+    ("Abnormal result: IGH/FGFR3 t(4;14) detected. No evidence of TP53 deletion, 1q gain.",
+     {("t(4;14)", True), ("del(17p)", False), ("1q-gain", False)}),
+    ("t(4;14) and del(17p) were not detected, but t(11;14) was detected in 60%.",
+     {("t(4;14)", False), ("del(17p)", False), ("t(11;14)", True)}),
+])
+def test_negated_lists_and_mixed_reports(text, expected):
+    assert {(a, p) for a, p, _ in parse_fish_text(text, knowledge())} == expected
+
+
+def test_del17p_clone_fraction_and_del1p_allelic_state_from_text():
+    from cds_service.record.fish import read_fish_text
+    got = {r.abnormality: r for r in read_fish_text(
+        "del(17p) in 45% of plasma cells; CDKN2C (1p32) biallelic deletion detected in 30% of nuclei; "
+        "TP53 mutation detected (p.R273H)", knowledge())}
+    assert got["del(17p)"].present and got["del(17p)"].fraction == pytest.approx(0.45)
+    assert got["del(1p)"].present and got["del(1p)"].allelic == "bi"
+    assert got["TP53-mutation"].present and "del(17p)" in got  # the mutation is not a second del(17p)
+    assert read_fish_text("CDKN2C (1p32): 1 copy", knowledge())[0].allelic == "mono"
+    assert [(r.abnormality, r.present) for r in read_fish_text(
+        "TP53 sequencing: no pathogenic variant detected", knowledge())] == [("TP53-mutation", False)]
+
+
+def _lab_fish(oid, code_text, components=None, **value):
+    res = {"resourceType": "Observation", "id": oid, "status": "final", "code": cc(text=code_text),
+           "effectiveDateTime": "2024-03-01", **value}
+    if components:
+        res["component"] = components
+    return res
+
+
+def test_issue_encodings_of_negated_fish_give_no_positive():
+    """The report and the component of the issue, in the ways labs send them."""
+    report = "Plasma cell FISH: TP53 deletion, 1q21 gain, t(4;14), t(14;16) … not detected."
+    rec = record(
+        {"resourceType": "DiagnosticReport", "id": "r", "status": "final", "code": cc(text="Myeloma FISH panel"),
+         "effectiveDateTime": "2024-03-01",
+         "presentedForm": [{"contentType": "text/plain", "data": base64.b64encode(report.encode()).decode()}]},
+        _lab_fish("text", "Myeloma FISH panel", valueString=report),
+        _lab_fish("comp", "Myeloma FISH panel", [
+            {"code": cc(text="IGH/FGFR3 FUSION, T(4;14)"), "valueString": "NOT DETECTED"},
+            {"code": cc(text="TP53 (17p13.1) deletion"), "valueCodeableConcept": cc("260415000", SNOMED)},
+            {"code": cc(text="1q21 (CKS1B) gain"), "valueCodeableConcept": cc(text="Negative")}]),
+        variant(None, None, oid="var", extra_components=[
+            {"code": cc(text="IGH/FGFR3 FUSION, T(4;14)"), "valueCodeableConcept": cc(text="NOT DETECTED")}]),
+        _lab_fish("one", "IGH/FGFR3 FUSION, T(4;14)", valueCodeableConcept=cc("LA9634-2", LOINC)),
+    )
+    assert rec.cytogenetics and not [f for f in rec.cytogenetics if f.present]
+    by_src = {}
+    for f in rec.cytogenetics:
+        by_src.setdefault(f.source, set()).add(f.abnormality)
+    assert by_src["DiagnosticReport/r"] == by_src["Observation/text"] == {"del(17p)", "1q-gain", "t(4;14)", "t(14;16)"}
+    assert by_src["Observation/comp"] == {"t(4;14)", "del(17p)", "1q-gain"}
+    assert by_src["Observation/var"] == by_src["Observation/one"] == {"t(4;14)"}
+
+
+def test_mixed_report_in_three_encodings():
+    text = "t(11;14) detected; del(17p) not detected"
+    rec = record(
+        {"resourceType": "DiagnosticReport", "id": "r", "status": "final", "code": cc(text="FISH"),
+         "effectiveDateTime": "2024-03-01", "conclusion": text},
+        _lab_fish("s", "Cytogenetics (FISH)", valueString=text),
+        _lab_fish("c", "Myeloma FISH panel", [
+            {"code": cc(text="CCND1/IGH t(11;14)"), "valueCodeableConcept": cc("260373001", SNOMED, "Detected")},
+            {"code": cc(text="TP53 deletion del(17p)"), "valueCodeableConcept": cc("260415000", SNOMED, "Not detected")}]),
+    )
+    for src in ("DiagnosticReport/r", "Observation/s", "Observation/c"):
+        got = {(f.abnormality, f.present) for f in rec.cytogenetics if f.source == src}
+        assert got == {("t(11;14)", True), ("del(17p)", False)}, src
+
+
+def test_del17p_clone_size_coded_and_free_text():
+    rec = record(
+        variant("del(17)(p13.1)", cc("LA9633-4", LOINC, "Present"), oid="v", extra_components=[
+            {"code": cc("81258-6", LOINC), "valueQuantity": {"value": 45, "unit": "%", "code": "%"}}]),
+        _lab_fish("q", "FISH del(17p) % of plasma cells", valueQuantity={"value": 45, "unit": "%"}),
+        _lab_fish("c", "Myeloma FISH panel", [
+            {"code": cc(text="TP53 deletion"), "valueCodeableConcept": cc(text="Detected")},
+            {"code": cc(text="TP53 deletion, % of plasma cells"), "valueQuantity": {"value": 45, "unit": "%"}}]),
+        {"resourceType": "DiagnosticReport", "id": "r", "status": "final", "code": cc(text="FISH"),
+         "effectiveDateTime": "2024-03-01", "conclusion": "del(17p) in 45% of plasma cells"},
+    )
+    got = {f.source: (f.abnormality, f.present, f.clonal_fraction) for f in rec.cytogenetics}
+    for src in ("Observation/v", "Observation/q", "Observation/c", "DiagnosticReport/r"):
+        assert got[src] == ("del(17p)", True, pytest.approx(0.45)), src
+
+
+def test_tp53_mutation_coded_and_free_text_is_not_del17p():
+    rec = record(
+        variant(None, cc("LA9633-4", LOINC, "Present"), gene="TP53", oid="v", extra_components=[
+            {"code": cc("48005-3", LOINC), "valueCodeableConcept": cc(text="p.Arg273His")}]),
+        _lab_fish("t", "TP53 mutation analysis (NGS)", valueString="Pathogenic variant detected: TP53 p.R273H"),
+    )
+    assert {(f.source, f.abnormality, f.present) for f in rec.cytogenetics} == {
+        ("Observation/v", "TP53-mutation", True), ("Observation/t", "TP53-mutation", True)}
+
+
+def test_biallelic_del1p_coded_copy_number_and_text():
+    rec = record(
+        variant(None, cc("LA9633-4", LOINC, "Present"), gene="CDKN2C", loc="1p32.3", oid="v",
+                extra_components=[{"code": cc("82155-3", LOINC), "valueQuantity": {"value": 0}}]),
+        {"resourceType": "DiagnosticReport", "id": "r", "status": "final", "code": cc(text="FISH"),
+         "effectiveDateTime": "2024-03-01", "conclusion": "Homozygous (biallelic) deletion of CDKN2C (1p32) detected."},
+    )
+    assert {(f.source, f.abnormality, f.present, f.allelic) for f in rec.cytogenetics} == {
+        ("Observation/v", "del(1p)", True, "bi"), ("DiagnosticReport/r", "del(1p)", True, "bi")}

@@ -24,9 +24,14 @@ def cards_by_code(s):
 
 def test_high_risk_cytogenetics_names_the_findings():
     s = state(lines=1, refractory=("lenalidomide",),
-              cytogenetics=Cytogenetics(tested=True, high_risk=True, findings=["del(17p)", "1q-gain"], t11_14=False))
+              cytogenetics=Cytogenetics(tested=True, high_risk=True, findings=["del(17p)", "1q-gain"], t11_14=False,
+                                        high_risk_reasons=["del(17p) in 45 % of plasma cells"],
+                                        risk_notes=["1q gain alone: not high risk by IMS/IMWG 2025"]))
     c = cards_by_code(s)["high-risk-cytogenetics"]
-    assert "del(17p)" in c["summary"] and "continuous" in c["summary"].lower()
+    assert "del(17p) in 45 %" in c["summary"] and "continuous" in c["summary"].lower()
+    assert "IMS/IMWG 2025" in c["summary"] and len(c["summary"]) < 140
+    assert "1q gain alone" in c["detail"] and "supersedes" in c["detail"]
+    assert any("40489728" in src["url"] for src in c["extension"]["org.mmcds.card"]["sources"])
     assert c["indicator"] == "warning"
 
 
@@ -117,3 +122,16 @@ def test_salvage_asct_not_recommended_when_never_transplanted_and_ineligible():
     opts = patient_view_cards(s, K, settings())[0]["extension"]["org.mmcds.card"]
     assert opts["avoid"][-1] == {"regimen": "salvage-ASCT", "reason": "not-transplant-eligible",
                                  "note": "never transplanted and not transplant-eligible"}
+
+
+def test_high_risk_summary_stays_short_with_many_findings():
+    reasons = ["del(17p) in 45 % of plasma cells", "TP53 mutation",
+               "t(4;14) and t(14;16) and t(14;20) with 1q gain and del(1p32)", "biallelic del(1p32)",
+               "β2-microglobulin 12.5 mg/L (2026-09-01) with creatinine 0.9 mg/dL"]
+    for n in range(1, len(reasons) + 1):
+        for rs in (reasons[:n], reasons[-n:]):
+            s = state(lines=1, cytogenetics=Cytogenetics(tested=True, high_risk=True, findings=["del(17p)"],
+                                                         high_risk_reasons=rs))
+            c = cards_by_code(s)["high-risk-cytogenetics"]
+            assert len(c["summary"]) < 140 and "IMS/IMWG 2025" in c["summary"]
+            assert all(r in c["detail"] for r in rs)

@@ -91,6 +91,9 @@ class Cytogenetics:
     high_risk_reasons: list[str] = field(default_factory=list)
     del17p_fraction: float | None = None  # % of clonal plasma cells, where the result reports it
     tp53_mutation: bool | None = None
+    # what the definition could not use or did not count, in words for the card ("t(4;14) without
+    # 1q gain or del(1p32): not high risk", "del(17p) clone size not reported")
+    risk_notes: list[str] = field(default_factory=list)
 
     def to_contract(self) -> dict[str, Any]:
         return {"tested": self.tested, "highRisk": self.high_risk, "findings": list(self.findings),

@@ -59,9 +59,7 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
         out.append(Notice("extramedullary-disease", {"dated": ""}))
     cyto = state.cytogenetics
     if cyto.high_risk:
-        hr = [f for f in cyto.findings if f != "t(11;14)"] or list(cyto.findings)
-        out.append(Notice("high-risk-cytogenetics", {"findings": ", ".join(hr) or "high-risk abnormality",
-                                                     "dated": ""}))
+        out.append(Notice("high-risk-cytogenetics", _high_risk_params(cyto)))
     if state.short_response:
         m = state.last_response_months
         months_text = f"{_fmt_months(m)} months < 18" if m is not None else "under 18 months"
@@ -117,3 +115,17 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
                   f"{sal.get('seed003MinMonthsWithMaintenance', 36)} months "
                   f"({sal.get('seed003MinMonthsWithoutMaintenance', 24)} without maintenance){maint}.")
     return {"months": _fmt_months(months), "why": why, "reason": reason, "maintenance": maint}
+
+
+def _high_risk_params(cyto: Any) -> dict[str, Any]:
+    """The findings that met IMS/IMWG 2025: short in the summary, in full in the detail."""
+    reasons = list(cyto.high_risk_reasons) or ["high-risk abnormality"]
+    short = [r.split(" (")[0].replace("β2-microglobulin", "β2M").replace(", clone size not reported", "")
+             for r in reasons]
+    findings = "IMS/IMWG 2025: " + ", ".join(short)
+    if len(findings) > 70:  # the summary stays under 140 characters; the detail lists them all
+        findings = "IMS/IMWG 2025: " + short[0] + (f" +{len(short) - 1} more" if len(short) > 1 else "")
+    if len(findings) > 70:
+        findings = f"IMS/IMWG 2025, {len(short)} finding{'s' if len(short) > 1 else ''}"
+    notes = "".join(f"\n\n- {n}" for n in cyto.risk_notes)
+    return {"findings": findings, "reasons": "; ".join(reasons), "notes": notes, "dated": ""}

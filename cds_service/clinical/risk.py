@@ -1,9 +1,10 @@
 """Cytogenetic risk, age / frailty and transplant state (prior ASCT, salvage ASCT assessment).
 
-Sources: seed 002 (high-risk FISH: del(17p), t(4;14), t(14;16), 1q; salvage ASCT if PFS after
-the first ASCT ≥ 18 months, never if < 18 months), seed 003 (salvage ASCT not below 36 months of
-remission, 24 without maintenance [2A]; frontline ASCT standard for fit patients < 71 years),
-seed 004 (cohorts also count t(14;20) and del(1p) as high-risk), CLINICAL_LOGIC §1-2.
+Sources: IMS/IMWG 2025 high-risk definition (Avet-Loiseau H et al., J Clin Oncol 2025;43(24):2739-51,
+doi:10.1200/JCO-24-01893, beyond the seeds; it supersedes seed 002's list, in which t(4;14) and 1q
+alone were high risk), seed 002 (salvage ASCT if PFS after the first ASCT ≥ 18 months, never if
+< 18 months), seed 003 (salvage ASCT not below 36 months of remission, 24 without maintenance [2A];
+frontline ASCT standard for fit patients < 71 years), CLINICAL_LOGIC §1-2.
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ from cds_service.clinical.model import Cytogenetics, TransplantState
 from cds_service.record.model import ConditionFact, CytoFinding, LabValue, TransplantEvent
 
 PRIMARY_TRANSLOCATIONS = ("t(4;14)", "t(14;16)", "t(14;20)", "t(11;14)")
-ACQUIRED = ("del(17p)", "1q-gain", "del(1p)")
-HIGH_RISK = ("del(17p)", "t(4;14)", "t(14;16)", "1q-gain", "t(14;20)", "del(1p)")
+ACQUIRED = ("del(17p)", "1q-gain", "del(1p)", "TP53-mutation")
 ORDER = ("del(17p)", "t(4;14)", "t(14;16)", "t(14;20)", "1q-gain", "del(1p)", "t(11;14)")
+RISK_DEFINITION = "IMS-IMWG-2025"
+# IMS/IMWG 2025 (Avet-Loiseau, JCO 2025): del(17p) counts from 20 % of clonal plasma cells; the
+# IgH translocations only with 1q gain/amplification and/or del(1p32); del(1p32) biallelic, or
+# monoallelic with 1q gain; β2-microglobulin ≥ 5.5 mg/L with normal creatinine (< 1.2 mg/dL).
+DEL17P_MIN_PERCENT = 20.0
+HR_TRANSLOCATIONS = ("t(4;14)", "t(14;16)", "t(14;20)")
+B2M_MIN_MG_L = 5.5
+CREATININE_NORMAL_BELOW_MG_DL = 1.2
+CREATININE_WINDOW_DAYS = 30  # a creatinine this close to the β2-microglobulin judges its renal function
+_NAMES = {"1q-gain": "1q gain", "del(1p)": "del(1p32)"}
 
 SEED_002_MONTHS = 18
 SEED_003_MONTHS = 36
@@ -25,31 +35,122 @@ MAINTENANCE_AFTER_ASCT_DAYS = 183
 ELIGIBLE_MAX_AGE = 70
 
 
-def cytogenetics(findings: list[CytoFinding]) -> Cytogenetics:
-    """Primary translocations stand once positive; acquired lesions follow the latest result
-    (a later positive counts; same-day conflict → positive). Negatives are documented absences."""
+def _fmt(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _b2m_criterion(b2m: list[LabValue], creatinine: list[LabValue], as_of: date | None,
+                   out: Cytogenetics) -> None:
+    """β2-microglobulin ≥ 5.5 mg/L with a creatinine < 1.2 mg/dL within 30 days (the latest β2M)."""
+    vals = [v for v in b2m or [] if isinstance(v, LabValue) and isinstance(v.date, date)
+            and isinstance(v.value, int | float) and (as_of is None or v.date <= as_of)]
+    if not vals:
+        return
+    last = max(vals, key=lambda v: v.date)
+    if last.value < B2M_MIN_MG_L:
+        return
+    near = [c for c in creatinine or [] if isinstance(c, LabValue) and isinstance(c.date, date)
+            and isinstance(c.value, int | float) and abs((c.date - last.date).days) <= CREATININE_WINDOW_DAYS]
+    crea = min(near, key=lambda c: abs((c.date - last.date).days)) if near else None
+    b2 = f"β2-microglobulin {_fmt(last.value)} mg/L ({last.date.isoformat()})"
+    if crea is None:
+        out.risk_notes.append(f"{b2} ≥ 5.5 but no creatinine within {CREATININE_WINDOW_DAYS} days: renal "
+                              "function unknown, not counted as high risk")
+    elif crea.value >= CREATININE_NORMAL_BELOW_MG_DL:
+        out.risk_notes.append(f"{b2} ≥ 5.5 with creatinine {_fmt(crea.value)} mg/dL (≥ 1.2): may reflect renal "
+                              "impairment, not counted as high risk")
+    else:
+        out.high_risk_reasons.append(f"{b2} with creatinine {_fmt(crea.value)} mg/dL")
+        out.sources.extend([last.source, crea.source])
+
+
+def cytogenetics(findings: list[CytoFinding], b2m: list[LabValue] | None = None,
+                 creatinine: list[LabValue] | None = None, as_of: date | None = None) -> Cytogenetics:
+    """FISH state and the IMS/IMWG 2025 high-risk assessment.
+
+    Primary translocations stand once positive; acquired lesions (del(17p), 1q gain, del(1p32),
+    TP53 mutation) follow the latest result (a later positive counts; same-day conflict → positive).
+    Negatives are documented absences. The del(17p) clone size is the one of the latest positive
+    result that reports it; without one, del(17p) counts as high risk and the card says the size
+    was not reported. `high_risk` is None when no FISH is on record and β2-microglobulin does not
+    meet the definition on its own."""
     by: dict[str, list[CytoFinding]] = {}
     for f in findings or []:
-        if isinstance(f, CytoFinding) and f.abnormality in ORDER:
+        if isinstance(f, CytoFinding) and (f.abnormality in ORDER or f.abnormality == "TP53-mutation"):
             by.setdefault(f.abnormality, []).append(f)
-    out = Cytogenetics(tested=bool(by))
-    for ab in ORDER:
+    out = Cytogenetics(tested=any(ab in by for ab in ORDER), risk_definition=RISK_DEFINITION)
+    positive: dict[str, list[CytoFinding]] = {}
+    for ab in (*ORDER, "TP53-mutation"):
         fs = by.get(ab)
         if not fs:
             continue
         if ab in PRIMARY_TRANSLOCATIONS:
-            positive = any(f.present for f in fs)
+            pos = any(f.present for f in fs)
         else:
             dated = sorted(fs, key=lambda f: (f.date or date.min, f.present))
-            positive = dated[-1].present
-        (out.findings if positive else out.negatives).append(ab)
-        out.sources.extend(f.source for f in fs if f.present == positive)
-    out.sources = list(dict.fromkeys(out.sources))
+            pos = dated[-1].present
+        if ab == "TP53-mutation":
+            out.tp53_mutation = pos
+        else:
+            (out.findings if pos else out.negatives).append(ab)
+        out.sources.extend(f.source for f in fs if f.present == pos)
+        if pos:
+            positive[ab] = sorted((f for f in fs if f.present), key=lambda f: f.date or date.min)
     if "t(11;14)" in by:
         out.t11_14 = "t(11;14)" in out.findings
-    if out.tested:
-        out.high_risk = any(ab in HIGH_RISK for ab in out.findings)
+    _high_risk(out, positive, by)
+    _b2m_criterion(b2m or [], creatinine or [], as_of, out)
+    out.sources = list(dict.fromkeys(out.sources))
+    if out.high_risk_reasons:
+        out.high_risk = True
+    elif out.tested:
+        out.high_risk = False
     return out
+
+
+def _high_risk(out: Cytogenetics, positive: dict[str, list[CytoFinding]], by: dict[str, list[CytoFinding]]) -> None:
+    """The FISH / mutation criteria of IMS/IMWG 2025, with the words for the card."""
+    reasons, notes = out.high_risk_reasons, out.risk_notes
+    found = set(out.findings)
+    if "del(17p)" in positive:
+        sized = [f for f in positive["del(17p)"] if f.clonal_fraction is not None]
+        if sized:
+            out.del17p_fraction = round(float(sized[-1].clonal_fraction) * 100.0, 1)  # type: ignore[arg-type]
+        pct = out.del17p_fraction
+        if pct is None:
+            reasons.append("del(17p), clone size not reported")
+            notes.append("del(17p) clone size not reported: counted as high risk (the definition needs ≥ 20 % of "
+                         "clonal plasma cells); ask the lab for the percentage")
+        elif pct >= DEL17P_MIN_PERCENT:
+            reasons.append(f"del(17p) in {_fmt(pct)} % of plasma cells")
+        else:
+            notes.append(f"del(17p) in {_fmt(pct)} % of plasma cells: below 20 %, not high risk by itself")
+    if out.tp53_mutation:
+        reasons.append("TP53 mutation")
+    chr1 = [_NAMES[a] for a in ("1q-gain", "del(1p)") if a in found]
+    trans = [t for t in HR_TRANSLOCATIONS if t in found]
+    if trans and chr1:
+        reasons.append(f"{' and '.join(trans)} with {' and '.join(chr1)}")
+    elif trans:
+        unknown = [_NAMES[a] for a in ("1q-gain", "del(1p)") if a not in by]
+        tail = (f"; {' and '.join(unknown)} not reported: high risk if present" if unknown else "")
+        notes.append(f"{' and '.join(trans)} without 1q gain or del(1p32): not high risk by IMS/IMWG 2025{tail}")
+    if "del(1p)" in found:
+        allelic = {f.allelic for f in positive.get("del(1p)", [])}
+        if "bi" in allelic:
+            reasons.append("biallelic del(1p32)")
+        elif "1q-gain" in found:
+            if not trans:
+                reasons.append("del(1p32) with 1q gain")
+        elif "mono" in allelic:
+            notes.append("monoallelic del(1p32) without 1q gain: not high risk by itself")
+        else:
+            notes.append("del(1p32) without 1q gain, mono- or biallelic not reported: high risk only if biallelic; "
+                         "ask the lab")
+    if "1q-gain" in found and not trans and "del(1p)" not in found:
+        notes.append("1q gain alone: not high risk by IMS/IMWG 2025 (only with an IgH translocation or del(1p32))")
+    if out.tested and "del(17p)" not in by:
+        notes.append("del(17p) not reported")
 
 
 def age_at(birth: date | None, as_of: date) -> int | None:

@@ -32,7 +32,7 @@ from cds_service.clinical.lines import (
     segment_lines,
 )
 from cds_service.clinical.model import ClinicalState, TherapyLine
-from cds_service.clinical.progression import all_progression_events, episodes
+from cds_service.clinical.progression import all_progression_events, episodes, flc_gaps
 from cds_service.clinical.refractory import (
     agent_evidence,
     class_states,
@@ -162,7 +162,7 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
             st.short_response = months < SHORT_RESPONSE_MONTHS
     st.frontline_anti_cd38 = frontline_anti_cd38_type(lines[0] if lines else None)  # type: ignore[assignment]
 
-    st.cytogenetics = cytogenetics(record.cytogenetics or [])
+    st.cytogenetics = cytogenetics(record.cytogenetics or [], record.b2m, record.creatinine, as_of)
     if not st.cytogenetics.tested:
         missing.append("no FISH cytogenetics in the record (risk unknown, not standard)")
 
@@ -189,6 +189,7 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
         as_of,
         missing,
     )
+    missing.extend(flc_gaps(record, as_of))
     if st.relapsed and not record.m_protein:
         missing.append("no serum M-protein values: IMWG progression could not be checked from labs")
     missing.extend(f"data: {n}" for n in (record.notes or []) if isinstance(n, str))

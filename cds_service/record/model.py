@@ -62,11 +62,13 @@ class LabValue:
 class CytoFinding:
     """One FISH/cytogenetic result; `present` False is a documented negative."""
 
-    abnormality: str  # CONTRACT vocabulary: del(17p), t(4;14), t(14;16), t(14;20), t(11;14), 1q-gain, del(1p)
+    abnormality: str  # CONTRACT vocabulary: del(17p), t(4;14), t(14;16), t(14;20), t(11;14), 1q-gain, del(1p); or TP53-mutation
     present: bool
     date: date | None
     source: str
     clonal_fraction: float | None = None
+    # a deletion reported mono- or biallelic ("mono" | "bi"), where the lab says so (del(1p32) by IMS/IMWG 2025)
+    allelic: str | None = None
 
 
 @dataclass
@@ -102,8 +104,13 @@ class PatientRecord:
     progressions: list[ProgressionEvent] = field(default_factory=list)
     m_protein: list[LabValue] = field(default_factory=list)
     ecog: list[LabValue] = field(default_factory=list)
-    # serum free light chains in mg/L, code "36916-5" (kappa) / "33944-0" (lambda): IMWG FLC progression
+    # serum free light chains in mg/L, code "36916-5" / "kappa" or "33944-0" / "lambda": IMWG FLC progression
     flc: list[LabValue] = field(default_factory=list)
+    # IMS/IMWG 2025 high risk: beta-2-microglobulin (mg/L) with serum creatinine (mg/dL)
+    b2m: list[LabValue] = field(default_factory=list)
+    creatinine: list[LabValue] = field(default_factory=list)
+    # urine M-protein in mg/24 h: IMWG urine progression
+    urine_m_protein: list[LabValue] = field(default_factory=list)
     cytogenetics: list[CytoFinding] = field(default_factory=list)
     transplants: list[TransplantEvent] = field(default_factory=list)
     resource_count: int = 0

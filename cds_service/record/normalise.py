@@ -8,8 +8,6 @@ Cost is linear in the number of resources: one pass to index Medications, one pa
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -43,10 +41,11 @@ from cds_service.record.fhirutil import (
     ref_string,
     status_code,
 )
-from cds_service.record.fish import abnormalities_in, fish_index, is_fish_text, parse_fish_text
+from cds_service.record.fish import abnormalities_in, fish_index, is_fish_text
+from cds_service.record.fish_resources import read_fish_observation, read_report, read_variant, value_texts
+from cds_service.record.labs import LAB_KINDS, lab_kind_of_text, read_lab
 from cds_service.record.model import (
     ConditionFact,
-    CytoFinding,
     LabValue,
     MedicationUse,
     PatientRecord,
@@ -61,6 +60,7 @@ _NOT_GIVEN_REQUEST = {"cancelled", "draft", "entered-in-error"}
 _ONGOING_STATEMENT = {"active", "on-hold", "intended"}
 _ONGOING_REQUEST = {"active", "on-hold"}
 _REF_ID_RE = re.compile(r"Medication/([^/]+)")
+_LAB_ROLES = frozenset(LAB_KINDS)
 _DURATION_DAYS = {"d": 1, "day": 1, "wk": 7, "week": 7, "mo": 30, "month": 30, "a": 365, "year": 365}
 
 
@@ -499,15 +499,6 @@ def _obs_date(res: dict) -> date | None:
                       res.get("effectiveInstant"), res.get("issued"), as_dict(res.get("effectivePeriod")).get("end"))
 
 
-def _value_texts(res: dict) -> list[str]:
-    out = concept_texts(res.get("valueCodeableConcept"))
-    for key in ("valueString", "valueBoolean"):
-        v = res.get(key)
-        if isinstance(v, str) and v.strip():
-            out.append(v)
-    return out
-
-
 def _m_protein_value(res: dict) -> tuple[float | None, str]:
     """g/dL (converted from g/L, mg/dL), or None with the reason."""
     q = as_dict(res.get("valueQuantity"))
@@ -545,7 +536,7 @@ def _ecog_value(res: dict, knowledge: Knowledge) -> float | None:
     if q:
         f = as_float(q.get("value"))
         return f if f is not None and 0 <= f <= 5 else None
-    texts = _value_texts(res)
+    texts = value_texts(res)
     for c in as_list(as_dict(res.get("valueCodeableConcept")).get("coding")):
         code = as_str(as_dict(c).get("code"))
         if re.fullmatch(r"[0-5]", code):
@@ -570,10 +561,11 @@ class _CodePlan:
     """What an Observation's code says it is: the branch of read_observation, decided once per code."""
 
     roles: frozenset[str]
-    branch: str  # disease-status | m-protein | ecog | genetic-variant | flc | other
+    branch: str  # disease-status | m-protein | ecog | genetic-variant | lab | other
     code_text: str
     code_fish: bool  # the code names a FISH study
     code_abnormality: bool  # the code names an abnormality ("TP53 deletion")
+    lab: str | None = None  # flc-kappa | flc-lambda | b2m | creatinine | urine-m-protein (record/labs.py)
 
 
 def _plan_code(code: Any, knowledge: Knowledge) -> _CodePlan:
@@ -581,6 +573,7 @@ def _plan_code(code: Any, knowledge: Knowledge) -> _CodePlan:
     keys = coded(code)
     roles = frozenset(idx.role_by_code[k] for k in keys if k in idx.role_by_code)
     code_text = " | ".join(concept_texts(code))
+    lab: str | None = None
     if "disease-status" in roles or (not roles and idx.response_code is not None and code_text
                                      and idx.response_code.search(code_text)):
         branch = "disease-status"
@@ -593,11 +586,14 @@ def _plan_code(code: Any, knowledge: Knowledge) -> _CodePlan:
         branch = "ecog"
     elif "genetic-variant" in roles:
         branch = "genetic-variant"
-    elif roles & {"flc-kappa", "flc-lambda"}:
-        branch = "flc"
+    elif roles & _LAB_ROLES:
+        branch = "lab"
+        lab = next(r for r in LAB_KINDS if r in roles)
+    elif not roles and (lab := lab_kind_of_text(code_text, knowledge)) is not None:
+        branch = "lab"
     else:
         branch = "other"
-    return _CodePlan(roles=roles, branch=branch, code_text=code_text,
+    return _CodePlan(roles=roles, branch=branch, code_text=code_text, lab=lab,
                      code_fish=bool(is_fish_text(code_text, knowledge)),
                      code_abnormality=bool(code_text and abnormalities_in(code_text, fish_index(knowledge))))
 
@@ -643,7 +639,7 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
         if _says_progression(res, idx) and when is not None:
             kind = "disease-status" if "disease-status" in roles else "response-pd"
             record.progressions.append(ProgressionEvent(date=when, source=source, kind=kind,
-                                                        detail="; ".join(_value_texts(res))[:200]))
+                                                        detail="; ".join(value_texts(res))[:200]))
         return
     if branch == "m-protein":
         if when is None:
@@ -662,24 +658,23 @@ def read_observation(res: dict, knowledge: Knowledge, record: PatientRecord) -> 
                                         code="89247-1" if "ecog" in roles else ""))
         return
     if branch == "genetic-variant":
-        _read_variant(res, knowledge, record, source, when)
+        read_variant(res, knowledge, record, source, when)
         return
-    if branch == "flc":
-        q = as_dict(res.get("valueQuantity"))
-        v = as_float(q.get("value"))
-        unit = (as_str(q.get("code")) or as_str(q.get("unit"))).replace(" ", "").lower()
-        if v is not None and v >= 0 and when is not None and unit in ("mg/l", "mg/dl", ""):
-            record.flc.append(LabValue(date=when, value=v * 10 if unit == "mg/dl" else v, unit="mg/L", source=source,
-                                       code="36916-5" if "flc-kappa" in roles else "33944-0"))
+    if branch == "lab" and plan.lab is not None:
+        # LOINC-coded or local-code-with-wording, any usual unit (record/labs.py); FLC values carry
+        # their chain ("kappa" / "lambda") or their LOINC
+        loinc = {"flc-kappa": "36916-5", "flc-lambda": "33944-0"}.get(plan.lab, "") if plan.lab in roles else ""
+        chain = {"flc-kappa": "kappa", "flc-lambda": "lambda"}.get(plan.lab, "")
+        read_lab(res, plan.lab, record, source, when, loinc or chain)
         return
     if _m_protein_components(res, idx, record, source, when):
         return
     if fish:
-        _read_fish_observation(res, knowledge, record, source, when, code_text)
+        read_fish_observation(res, knowledge, record, source, when, code_text)
     elif plan.code_abnormality:
         # "TP53 deletion" / "IGH/CCND1 t(11;14)" with a Detected / Not detected value: a FISH result
         # whose code does not say FISH. Only a stated result counts (parse_fish_text).
-        _read_fish_observation(res, knowledge, record, source, when, code_text)
+        read_fish_observation(res, knowledge, record, source, when, code_text)
 
 
 def _m_protein_components(res: dict, idx: Any, record: PatientRecord, source: str, when: date | None) -> bool:
@@ -712,174 +707,12 @@ def _says_progression(res: dict, idx: Any) -> bool:
             return True
         if meaning in ("improved", "stable", "undetermined"):
             return False
-    text = " | ".join(_value_texts(res))
+    text = " | ".join(value_texts(res))
     if not text:
         return False
     if idx.non_progression_value is not None and idx.non_progression_value.search(text):
         return False
     return bool(idx.progression_value is not None and idx.progression_value.search(text))
-
-
-def _component_text(comp: dict) -> str:
-    parts = concept_texts(comp.get("valueCodeableConcept"))
-    for key in ("valueString",):
-        if isinstance(comp.get(key), str):
-            parts.append(comp[key])
-    for c in as_list(as_dict(comp.get("valueCodeableConcept")).get("coding")):
-        code = as_str(as_dict(c).get("code"))
-        if code and code not in parts:
-            parts.append(code)
-    return " ".join(parts)
-
-
-def _read_variant(res: dict, knowledge: Knowledge, record: PatientRecord, source: str, when: date | None) -> None:
-    """Genomics Reporting Variant: abnormality from ISCN / gene / location, presence from the value."""
-    idx = observation_index(knowledge)
-    pieces: list[str] = []
-    fraction = None
-    for comp in as_list(res.get("component")):
-        comp = as_dict(comp)
-        role = None
-        for k in coded(comp.get("code")):
-            role = idx.component_role.get(k) or role
-        text = _component_text(comp)
-        if role == "gene-studied":
-            genes = fish_index(knowledge).gene_ids
-            text = " ".join(genes.get(w.upper(), w) for w in text.split())
-        if role in ("iscn", "gene-studied", "cytogenetic-location", "change-type"):
-            pieces.append(text)
-        elif role == "copy-number":
-            cn = as_float(as_dict(comp.get("valueQuantity")).get("value")) or as_float(comp.get("valueInteger"))
-            if cn is not None:
-                pieces.append(f"{int(cn)} copies")
-        elif role == "allelic-frequency":
-            q = as_dict(comp.get("valueQuantity"))
-            f = as_float(q.get("value"))
-            if f is not None:
-                fraction = f / 100.0 if (f > 1 or "%" in as_str(q.get("unit")) + as_str(q.get("code"))) else f
-        elif role is None:
-            pieces.append(" ".join(concept_texts(comp.get("code"))) + " " + text)
-    present: bool | None = None
-    for key in coded(res.get("valueCodeableConcept")):
-        meaning = idx.value_meaning.get(key)
-        if meaning in ("present", "absent"):
-            present = meaning == "present"
-    vt = " ".join(_value_texts(res)).lower()
-    if present is None and re.search(r"no[\s-]call|indeterminate|inconclusive|uninformative|fail|not (performed|tested|done)"
-                                      r"|insufficient|pending|cancel", vt):
-        return  # a test without a result is no finding
-    if present is None and vt:
-        if re.search(r"\b(absent|not detected|negative|no)\b", vt):
-            present = False
-        elif re.search(r"\b(present|detected|positive|yes)\b", vt):
-            present = True
-    if present is None and isinstance(res.get("valueBoolean"), bool):
-        present = res["valueBoolean"]
-    if present is None:
-        if res.get("valueCodeableConcept") or res.get("valueString"):
-            return  # a value we cannot read (no call, indeterminate, unknown code): no finding
-        present = True  # a Variant observation without a value reports a found variant
-    fidx = fish_index(knowledge)
-    text = " ; ".join(p for p in pieces if p.strip()) + " " + " ".join(concept_texts(res.get("code")))
-    abns = abnormalities_in(text + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", text, re.I) else abnormalities_in(text, fidx)
-    if not abns and vt:
-        # the ISCN / abnormality written in the value itself ("t(11;14)(q13;q32) detected"),
-        # presence from the same value's words (read above)
-        val = " ".join(_value_texts(res))
-        abns = abnormalities_in(val + " t(", fidx) if re.search(r"IGH|14q32|t\s*\(", val, re.I) else abnormalities_in(val, fidx)
-    # copy number decides gain/loss of 1q when only a location/gene is given
-    for ab in abns:
-        record.cytogenetics.append(CytoFinding(abnormality=ab, present=present, date=when, source=source,
-                                               clonal_fraction=fraction if present else None))
-    if not abns:
-        for ab, pol, frac in parse_fish_text(text, knowledge):
-            record.cytogenetics.append(CytoFinding(abnormality=ab, present=pol, date=when, source=source,
-                                                   clonal_fraction=frac or fraction))
-
-
-def _read_fish_observation(res: dict, knowledge: Knowledge, record: PatientRecord, source: str,
-                           when: date | None, code_text: str) -> None:
-    """Lab-style FISH observations: result in the value, components, notes or interpretation."""
-    clauses: list[str] = []
-    vt = " ".join(_value_texts(res))
-    interp = " ".join(concept_texts(res.get("interpretation")))
-    # The code names the abnormality ("del(17p) by FISH") and the value gives the result.
-    if vt or interp:
-        clauses.append(f"{code_text}: {vt} {interp}".strip())
-    for comp in as_list(res.get("component")):
-        comp = as_dict(comp)
-        ctext = " ".join(concept_texts(comp.get("code")))
-        val = _component_text(comp) + " " + " ".join(concept_texts(comp.get("interpretation")))
-        q = as_dict(comp.get("valueQuantity"))
-        if q and as_float(q.get("value")) is not None:
-            val += f" {as_float(q.get('value'))}{as_str(q.get('unit'))}"
-        clauses.append(f"{ctext}: {val}")
-    note = _notes_text(res)
-    if note:
-        clauses.append(note)
-    _append_fish(record, "\n".join(clauses), knowledge, source, when)
-
-
-def _append_fish(record: PatientRecord, text: str, knowledge: Knowledge, source: str, when: date | None) -> None:
-    seen: dict[tuple[str, bool], int] = {}
-    for ab, pol, frac in parse_fish_text(text, knowledge):
-        key = (ab, pol)
-        if key in seen:
-            prev = record.cytogenetics[seen[key]]
-            if prev.clonal_fraction is None and frac is not None:
-                prev.clonal_fraction = frac
-            continue
-        seen[key] = len(record.cytogenetics)
-        record.cytogenetics.append(CytoFinding(abnormality=ab, present=pol, date=when, source=source,
-                                               clonal_fraction=frac))
-
-
-# ------------------------------------------------------------------------------ reports
-
-
-def _decode_attachment(att: dict) -> str:
-    ctype = as_str(att.get("contentType")).lower()
-    if ctype and not (ctype.startswith("text/") or "json" in ctype or "xml" in ctype):
-        return ""
-    data = att.get("data")
-    if not isinstance(data, str) or not data:
-        return ""
-    try:
-        raw = base64.b64decode(data[:400000], validate=False)
-    except (binascii.Error, ValueError):
-        return ""
-    text = raw.decode("utf-8", errors="ignore")
-    if "html" in ctype or "xml" in ctype:
-        text = re.sub(r"<[^>]+>", " ", text)
-    return text
-
-
-def read_report(res: dict, knowledge: Knowledge, record: PatientRecord) -> None:
-    """DiagnosticReport (conclusion, conclusionCode, presentedForm) or DocumentReference (attachments)."""
-    status = status_code(res.get("status"))
-    if status in ("entered-in-error", "cancelled"):
-        return
-    rtype = as_str(res.get("resourceType")) or "DiagnosticReport"
-    source = f"{rtype}/{as_str(res.get('id')) or '?'}"
-    code_text = " ".join(concept_texts(res.get("code")) + concept_texts(res.get("category"))
-                         + concept_texts(res.get("type")) + [as_str(res.get("description"))])
-    parts = [as_str(res.get("conclusion"))]
-    parts += concept_texts(res.get("conclusionCode"))
-    for att in as_list(res.get("presentedForm")):
-        parts.append(_decode_attachment(as_dict(att)))
-    for content in as_list(res.get("content")):
-        parts.append(_decode_attachment(as_dict(as_dict(content).get("attachment"))))
-    div = as_str(as_dict(res.get("text")).get("div"))
-    if div and not any(p.strip() for p in parts):
-        parts.append(re.sub(r"<[^>]+>", " ", div))
-    body = "\n".join(p for p in parts if p and p.strip())
-    if not body:
-        return
-    if not (is_fish_text(code_text, knowledge) or is_fish_text(body, knowledge)):
-        return
-    when = first_date(res.get("effectiveDateTime"), as_dict(res.get("effectivePeriod")).get("start"),
-                      res.get("issued"), as_dict(as_dict(res.get("context")).get("period")).get("start"), res.get("date"))
-    _append_fish(record, body, knowledge, source, when)
 
 
 # ------------------------------------------------------------------------------- entry point

@@ -224,14 +224,29 @@ def _progression_section(state: ClinicalState) -> list[str]:
 
 
 def _cyto_section(state: ClinicalState) -> list[str]:
+    """FISH results and the high-risk assessment, naming the definition applied and what met it."""
     c = state.cytogenetics
+    definition = "[IMS/IMWG 2025](https://pubmed.ncbi.nlm.nih.gov/40489728/)"
+    out: list[str] = []
     if not c.tested:
-        return ['- FISH: not tested (risk unknown — not "standard risk")']
-    pos = ", ".join(c.findings) or "none"
-    neg = ", ".join(c.negatives) or "none documented"
-    hr = {True: "high-risk", False: "no high-risk abnormality", None: "unknown"}[c.high_risk]
-    t1114 = {True: "present", False: "absent", None: "not tested"}[c.t11_14]
-    return [f"- FISH positive: {pos}; documented negative: {neg} → {hr}; t(11;14) {t1114}"]
+        out.append('- FISH: not tested (risk unknown — not "standard risk")')
+    else:
+        pos = ", ".join(c.findings) or "none"
+        neg = ", ".join(c.negatives) or "none documented"
+        t1114 = {True: "present", False: "absent", None: "not tested"}[c.t11_14]
+        out.append(f"- FISH positive: {pos}; documented negative: {neg}; t(11;14) {t1114}")
+    if c.tp53_mutation is not None:
+        out.append(f"- TP53 mutation: {'detected' if c.tp53_mutation else 'not detected'}")
+    if c.high_risk:
+        out.append(f"- **High risk** by {definition}: " + "; ".join(c.high_risk_reasons))
+    elif c.high_risk is False:
+        out.append(f"- Not high risk by {definition} (del(17p) ≥ 20 % or TP53 mutation; t(4;14)/t(14;16)/t(14;20) "
+                   "with 1q gain or del(1p32); biallelic del(1p32) or with 1q gain; β2-microglobulin ≥ 5.5 mg/L "
+                   "with creatinine < 1.2 mg/dL)")
+    else:
+        out.append(f"- High risk by {definition}: unknown (needs FISH)")
+    out.extend(f"- {_esc(n)}" for n in c.risk_notes)
+    return out
 
 
 def _transplant_section(state: ClinicalState) -> list[str]:
