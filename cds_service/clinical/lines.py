@@ -272,7 +272,8 @@ def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course],
 
 def _merge_unnamed_car_t(courses: list[Course]) -> list[Course]:
     """A CAR-T procedure without its product and a medication record naming the product within 30
-    days are one infusion: keep the named product (its date), with both chart references."""
+    days are one infusion: keep the named product, with both chart references, dated by the
+    administration (the procedure's date when the named record is an order or a statement)."""
     named = [c for c in courses if c.agent in CAR_T_AGENTS and c.agent not in UNSPECIFIED_AGENTS]
     out = []
     for c in courses:
@@ -280,6 +281,8 @@ def _merge_unnamed_car_t(courses: list[Course]) -> list[Course]:
             twin = next((n for n in named if abs((n.end - c.end).days) <= 30), None)
             if twin is not None:
                 twin.sources.extend(s for s in c.sources if s not in twin.sources)
+                if not twin.administrations_only:
+                    twin.start = twin.end = c.end  # an order's date precedes the infusion the procedure dates
                 continue
         out.append(c)
     return out
