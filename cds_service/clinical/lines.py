@@ -34,7 +34,7 @@ Operational decisions (each a reading of the IMWG text, kept in one place so it 
 - A CAR-T infusion is one dose (its course never "runs"); therapy started ≤ 90 days before the
   infusion with no progression between is bridging, part of the CAR-T line (CLINICAL_LOGIC §5).
   A CAR-T line ends with the infusion: "progression" if any progression follows, else "completed".
-- A course known only by administrations whose last dose is ≤ 35 days before as_of is running
+- A course whose last record is an administration ≤ 35 days before as_of is running
   (the next dose is due), unless the agent is a CAR-T or a conditioning drug.
 - Records without a usable start (only an end date, only MedicationStatement.dateAsserted, an
   invalid start) form courses of their own that never open or shape a line: after segmentation
@@ -237,10 +237,10 @@ def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course],
             ongoing = any(r[2] for r in g)
             admins = all(r[4].kind == "administration" for r in g)
             if (
-                admins
+                last[4].kind == "administration"
                 and not ongoing
                 and agent not in CAR_T_AGENTS | CONDITIONING_AGENTS | LYMPHODEPLETION_AGENTS
-                and all(r[4].stop_reason == "unknown" for r in g)
+                and last[4].stop_reason == "unknown"
                 and (as_of - last[1]).days <= RECENT_DOSE_DAYS
             ):
                 ongoing = True  # doses given until recently: the next one is due, the regimen runs

@@ -233,7 +233,9 @@ def _current_line(st: ClinicalState, courses: list[Course], episode_dates: list[
         return
     since = last.start + timedelta(days=MIN_ON_TREATMENT_DAYS)
     progressed = any(p > since for p in episode_dates) or any(
-        c.stop_reason == "progression" and last.number in c.lines and c.end > last.start for c in courses
+        # a course still running was not stopped for progression (a merged earlier record may say so)
+        c.stop_reason == "progression" and not c.ongoing and last.number in c.lines and c.end > since
+        for c in courses
     )
     if progressed:
         return
