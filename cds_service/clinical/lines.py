@@ -28,7 +28,18 @@ Operational decisions (each a reading of the IMWG text, kept in one place so it 
   statuses entered-in-error / not-taken / not-done / cancelled / draft / intended and dates after
   as_of are not exposure.
 - Melphalan / cyclophosphamide given around an ASCT (60 days before to 3 days after) are
-  conditioning / mobilisation, part of the transplant, never a new line.
+  conditioning / mobilisation, part of the transplant, never a new line; cyclophosphamide /
+  fludarabine / bendamustine in the 14 days before a CAR-T infusion are lymphodepletion, part of
+  the CAR-T line.
+- A CAR-T infusion is one dose (its course never "runs"); therapy started ≤ 90 days before the
+  infusion with no progression between is bridging, part of the CAR-T line (CLINICAL_LOGIC §5).
+  A CAR-T line ends with the infusion: "progression" if any progression follows, else "completed".
+- A course whose last record is an administration ≤ 35 days before as_of is running
+  (the next dose is due), unless the agent is a CAR-T or a conditioning drug.
+- Records without a usable start (only an end date, only MedicationStatement.dateAsserted, an
+  invalid start) form courses of their own that never open or shape a line: after segmentation
+  each joins the line its known date falls in (from the line start to 60 days after its last
+  activity), or stays undated (`place_unanchored`).
 """
 
 from __future__ import annotations
@@ -36,13 +47,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from cds_service.clinical.model import TherapyLine
+from cds_service.clinical.model import CAR_T_AGENTS, UNSPECIFIED_AGENTS, TherapyLine
 from cds_service.record.model import MedicationUse, TransplantEvent
 
 STEROIDS = frozenset({"dexamethasone", "prednisone", "prednisolone", "methylprednisolone"})
 MAINTENANCE_AGENTS = frozenset({"lenalidomide", "thalidomide", "bortezomib", "ixazomib"})
 ANTI_CD38 = frozenset({"daratumumab", "isatuximab"})
 CONDITIONING_AGENTS = frozenset({"melphalan", "cyclophosphamide"})
+LYMPHODEPLETION_AGENTS = frozenset({"cyclophosphamide", "fludarabine", "bendamustine"})
+LYMPHODEPLETION_DAYS = 14
+# bridging: therapy begun this long before a CAR-T infusion (apheresis → infusion takes weeks)
+BRIDGING_DAYS = 90
+# an administration-only course whose last dose is this recent is running (q1-4 weekly dosing)
+RECENT_DOSE_DAYS = 35
+# a dateless record joins a line when its date falls up to this long after the line's last activity
+PLACE_AFTER_DAYS = 60
 SKIP_STATUSES = frozenset({"entered-in-error", "not-taken", "not-done", "cancelled", "draft", "intended"})
 
 COURSE_GAP_DAYS = 60
@@ -84,6 +103,10 @@ class Course:
     conditioning: bool = False
     lines: list[int] = field(default_factory=list)
     maintenance_from: date | None = None  # set when the course is (partly) maintenance
+    # False when no record of the course has a usable start date: it never opens or shapes a line
+    anchored: bool = True
+    date_basis: str = ""  # for unanchored courses: "end date" | "dateAsserted"
+    administrations_only: bool = False
 
 
 @dataclass
@@ -100,16 +123,36 @@ class _Line:
         return max(ends) if ends else self.start
 
 
+def _undated_record_dates(m: MedicationUse, as_of: date) -> tuple[date, date, bool, bool] | None:
+    """Dates of a record without a usable start: its end, else its dateAsserted (never a line start)."""
+    end = m.end if isinstance(m.end, date) else None
+    if end is not None:
+        # known only by its end ("taken until X", start not charted): at least one cycle of use
+        # before it, so a progression days after that end is progression on the drug
+        if end - timedelta(days=END_ONLY_DAYS) > as_of:
+            return None
+        return end - timedelta(days=END_ONLY_DAYS), min(end, as_of), False, True
+    asserted = m.asserted if isinstance(m.asserted, date) else None
+    if asserted is None or asserted > as_of:
+        return None
+    status = (m.status or "").lower()
+    if m.ongoing or status in ("active", "on-hold", "intended"):
+        return asserted, as_of, True, True  # "taking it" as of the assertion, still active: current use
+    return asserted, asserted, False, False
+
+
 def _record_dates(m: MedicationUse, as_of: date) -> tuple[date, date, bool, bool] | None:
     """(start, end, ongoing, end_known) of one record, or None when it cannot be placed in time."""
     start = m.start if isinstance(m.start, date) else None
     end = m.end if isinstance(m.end, date) else None
-    if start is None and end is not None:
-        # known only by its end ("taken until X", start not charted): at least one cycle of use
-        # before it, so a progression days after that end is progression on the drug
-        start = end - timedelta(days=END_ONLY_DAYS)
-    if start is None or start > as_of:
-        return None  # undated, or planned in the future: not received yet
+    if start is None:
+        return _undated_record_dates(m, as_of)
+    if start > as_of:
+        return None  # planned in the future: not received yet
+    if m.agent in CAR_T_AGENTS:
+        # one infusion: the latest date the record carries (an order's date precedes it)
+        day = min(max(start, end or start), as_of)
+        return day, day, False, True
     status = (m.status or "").lower()
     if m.ongoing:
         return start, max(as_of, start), True, True
@@ -159,7 +202,7 @@ def _close_stale_cycle_orders(
 
 def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course], list[Course], list[str]]:
     """Merge records into per-agent courses → (anti-myeloma courses, steroid courses, undated agents)."""
-    by_agent: dict[str, list[tuple[date, date, bool, bool, MedicationUse]]] = {}
+    by_agent: dict[tuple[str, bool], list[tuple[date, date, bool, bool, MedicationUse]]] = {}
     undated: list[str] = []
     for m in meds or []:
         if not isinstance(m, MedicationUse) or not m.agent or m.kind == "draft":
@@ -168,13 +211,16 @@ def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course],
             continue
         placed = _record_dates(m, as_of)
         if placed is None:
-            if not (isinstance(m.start, date) and m.start > as_of) and m.agent not in STEROIDS:
+            future = (isinstance(m.start, date) and m.start > as_of) or (
+                m.start is None and any(isinstance(x, date) and x > as_of for x in (m.end, m.asserted)))
+            if not future and m.agent not in STEROIDS:
                 undated.append(m.agent)
             continue
-        by_agent.setdefault(m.agent, []).append((*placed, m))
+        # records with and without a usable start never merge: the dateless ones must not shape lines
+        by_agent.setdefault((m.agent, isinstance(m.start, date)), []).append((*placed, m))
     courses: list[Course] = []
     steroids: list[Course] = []
-    for agent, recs in by_agent.items():
+    for (agent, anchored), recs in by_agent.items():
         recs.sort(key=lambda r: (r[0], r[1]))
         recs = _close_stale_cycle_orders(recs, as_of)
         groups: list[list[tuple[date, date, bool, bool, MedicationUse]]] = []
@@ -189,6 +235,15 @@ def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course],
         for g in groups:
             last = max(g, key=lambda r: (r[1], r[0], r[4].stop_reason != "unknown"))
             ongoing = any(r[2] for r in g)
+            admins = all(r[4].kind == "administration" for r in g)
+            if (
+                last[4].kind == "administration"
+                and not ongoing
+                and agent not in CAR_T_AGENTS | CONDITIONING_AGENTS | LYMPHODEPLETION_AGENTS
+                and last[4].stop_reason == "unknown"
+                and (as_of - last[1]).days <= RECENT_DOSE_DAYS
+            ):
+                ongoing = True  # doses given until recently: the next one is due, the regimen runs
             c = Course(
                 agent=agent,
                 start=min(r[0] for r in g),
@@ -196,6 +251,10 @@ def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course],
                 ongoing=ongoing,
                 end_known=last[3],
                 sources=list(dict.fromkeys(r[4].source for r in g)),
+                anchored=anchored,
+                date_basis="" if anchored else ("end date" if any(isinstance(r[4].end, date) for r in g)
+                                                else "dateAsserted"),
+                administrations_only=admins,
             )
             prog = [r[4] for r in g if r[4].stop_reason == "progression"]
             if prog:
@@ -205,9 +264,28 @@ def build_courses(meds: list[MedicationUse], as_of: date) -> tuple[list[Course],
                 c.stop_reason = last[4].stop_reason or "unknown"
                 c.stop_reason_text = last[4].stop_reason_text
             (steroids if agent in STEROIDS else courses).append(c)
+    courses = _merge_unnamed_car_t(courses)
     courses.sort(key=lambda c: (c.start, c.agent))
     steroids.sort(key=lambda c: (c.start, c.agent))
     return courses, steroids, sorted(set(undated))
+
+
+def _merge_unnamed_car_t(courses: list[Course]) -> list[Course]:
+    """A CAR-T procedure without its product and a medication record naming the product within 30
+    days are one infusion: keep the named product, with both chart references, dated by the
+    administration (the procedure's date when the named record is an order or a statement)."""
+    named = [c for c in courses if c.agent in CAR_T_AGENTS and c.agent not in UNSPECIFIED_AGENTS]
+    out = []
+    for c in courses:
+        if c.agent in UNSPECIFIED_AGENTS:
+            twin = next((n for n in named if abs((n.end - c.end).days) <= 30), None)
+            if twin is not None:
+                twin.sources.extend(s for s in c.sources if s not in twin.sources)
+                if not twin.administrations_only:
+                    twin.start = twin.end = c.end  # an order's date precedes the infusion the procedure dates
+                continue
+        out.append(c)
+    return out
 
 
 def _progression_between(prog_dates: list[date], after: date, until: date) -> date | None:
@@ -262,10 +340,18 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
         if maintenance and c.maintenance_from is None:
             c.maintenance_from = c.start
 
+    car_t_days = [c.end for c in courses if c.agent in CAR_T_AGENTS]
+    lymphodepletion: list[Course] = []
     pending = list(asct_events)
     for idx, c in enumerate(courses):
         while pending and pending[0][0] <= c.start:
             add_asct(*pending.pop(0))
+        if c.agent in LYMPHODEPLETION_AGENTS and any(
+            day - timedelta(days=LYMPHODEPLETION_DAYS) <= c.start <= day for day in car_t_days
+        ):
+            c.conditioning = True  # lymphodepletion before a CAR-T: joins the CAR-T's line below
+            lymphodepletion.append(c)
+            continue
         if _near_asct(c, asct_dates):
             c.conditioning = True
             if lines:
@@ -284,6 +370,11 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
             c.start + timedelta(days=PROGRESSION_LAG_DAYS),
         )
         line_agents = set(cur.agents)
+        if c.agent in CAR_T_AGENTS and prog is None and (c.end - cur.start).days <= BRIDGING_DAYS:
+            # the running line began in the weeks before the infusion with no progression since:
+            # bridging therapy, part of the CAR-T line (CLINICAL_LOGIC §5)
+            join(cur, c)
+            continue
         if prog is None and (c.start - cur.start).days <= ASSEMBLY_DAYS:
             join(cur, c)
             continue
@@ -337,12 +428,45 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
         new_line(c)
     for ev in pending:
         add_asct(*ev)
+    for c in lymphodepletion:
+        home = next((ln for ln in reversed(lines) for o in ln.courses
+                     if o.agent in CAR_T_AGENTS and o.end - timedelta(days=LYMPHODEPLETION_DAYS) <= c.start <= o.end),
+                    None)
+        if home is not None:
+            home.courses.append(c)
+        elif lines:
+            lines[-1].courses.append(c)
     for i, line in enumerate(lines, start=1):
         for c in line.courses:
             if i not in c.lines:
                 c.lines.append(i)
     _mark_continuing_maintenance(lines)
     return lines
+
+
+def place_unanchored(lines: list[_Line], unanchored: list[Course]) -> list[Course]:
+    """Put courses without a usable start into the line their known date falls in; return the rest.
+
+    The date is the record's end (or its dateAsserted); a line holds it from its start to 60 days
+    after its last activity, the latest such line wins. Placing never opens, splits or merges a
+    line: the line count is the same with or without these records.
+    """
+    unplaced: list[Course] = []
+    for c in unanchored:
+        day = c.end if c.date_basis == "end date" else c.start
+        home = None
+        for number, line in enumerate(lines, start=1):
+            if line.start <= day <= line.activity_end + timedelta(days=PLACE_AFTER_DAYS):
+                home = (number, line)
+        if home is None:
+            unplaced.append(c)
+            continue
+        number, line = home
+        line.courses.append(c)
+        if c.agent not in line.agents:
+            line.agents.append(c.agent)
+        c.lines = [number]
+    return unplaced
 
 
 def _mark_continuing_maintenance(lines: list[_Line]) -> None:
@@ -408,7 +532,10 @@ def finalize_lines(
             stopped_by = "completed"
         else:
             stopped_by = "unknown"
-        if prog is not None and (ongoing or last_end is None or prog <= last_end + timedelta(days=60)):
+        if not ongoing and any(c.agent in CAR_T_AGENTS for c in own):
+            # a CAR-T is given once: any progression after it ends the line; none → the line is done
+            ended_by = "progression" if prog is not None else "completed"
+        elif prog is not None and (ongoing or last_end is None or prog <= last_end + timedelta(days=60)):
             ended_by = "progression"  # progression on the line (or within 60 days of its last dose)
         elif ongoing:
             ended_by = "ongoing"

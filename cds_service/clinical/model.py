@@ -58,6 +58,26 @@ class AgentEvidence:
 TargetStatus = Literal["naive", "exposed", "refractory"]
 TARGETS: tuple[str, ...] = ("BCMA", "GPRC5D")
 
+# T-cell redirecting and BCMA-directed agents: (kind, target), CLINICAL_LOGIC §5 (classes as in
+# mappings/agents.yaml: BCMA-CAR-T, BCMA-bispecific, GPRC5D-bispecific, BCMA-ADC). The two
+# "-unspecified" names are CAR-T infusions whose product the record does not name
+# (record/normalise.py); they are not CONTRACT agents and stay out of `state.agents`.
+CAR_T_BCMA_UNSPECIFIED = "bcma-car-t-unspecified"
+CAR_T_UNSPECIFIED = "car-t-unspecified"
+TCR_AGENTS: dict[str, tuple[Literal["CAR-T", "bispecific", "ADC"], str | None]] = {
+    "idecabtagene-vicleucel": ("CAR-T", "BCMA"),
+    "ciltacabtagene-autoleucel": ("CAR-T", "BCMA"),
+    CAR_T_BCMA_UNSPECIFIED: ("CAR-T", "BCMA"),
+    CAR_T_UNSPECIFIED: ("CAR-T", None),
+    "teclistamab": ("bispecific", "BCMA"),
+    "elranatamab": ("bispecific", "BCMA"),
+    "linvoseltamab": ("bispecific", "BCMA"),
+    "talquetamab": ("bispecific", "GPRC5D"),
+    "belantamab-mafodotin": ("ADC", "BCMA"),
+}
+CAR_T_AGENTS = frozenset(a for a, (kind, _t) in TCR_AGENTS.items() if kind == "CAR-T")
+UNSPECIFIED_AGENTS = frozenset({CAR_T_BCMA_UNSPECIFIED, CAR_T_UNSPECIFIED})
+
 
 @dataclass
 class TcrTherapy:
@@ -67,9 +87,9 @@ class TcrTherapy:
     target (`outcome` "refractory"). Bispecifics and ADCs follow the 60-day rule like any drug.
     """
 
-    agent: str  # CONTRACT agent name, e.g. "ciltacabtagene-autoleucel"
+    agent: str  # CONTRACT agent name, e.g. "ciltacabtagene-autoleucel" (or an unnamed CAR-T)
     kind: Literal["CAR-T", "bispecific", "ADC"]
-    target: str  # "BCMA" | "GPRC5D"
+    target: str  # "BCMA" | "GPRC5D" | "unknown" (a CAR-T whose product is not recorded)
     start: date | None
     end: date | None  # infusion date for CAR-T; last dose for the others
     line: int | None
@@ -112,6 +132,9 @@ class TransplantState:
     # why salvage_asct has its value (both thresholds, seeds 002/003), for the state card
     salvage_reason: str = ""
     threshold_003_months: int | None = None  # 36, or 24 without maintenance (003 [2A])
+    # a short why when fitness or the point of the disease course overrides the remission verdict
+    # ("ECOG 3", "age 83", "relapse after 4 lines"), for the notice summary
+    salvage_why: str = ""
 
     def to_contract(self) -> dict[str, Any]:
         return {
@@ -162,6 +185,10 @@ class ClinicalState:
     on_therapy: bool = False
     current_line: int | None = None  # number of the running line, when on_therapy
     line_count_uncertain: bool = False  # records without a usable start date could not be placed
+    # the last line is finished (completed course, CAR-T given) and no progression came since it
+    # started: remission, not a relapse awaiting a next line (setting `not-relapsed`)
+    off_therapy_no_progression: bool = False
+    undated_records: list[str] = field(default_factory=list)  # "agent (chart ref)" not placed in any line
 
     @property
     def prior_lines(self) -> int:
@@ -178,7 +205,7 @@ class ClinicalState:
         return {
             "multipleMyeloma": self.multiple_myeloma,
             "priorLines": self.prior_lines,
-            "agents": {a: ev.status for a, ev in sorted(self.agents.items())},
+            "agents": {a: ev.status for a, ev in sorted(self.agents.items()) if a not in UNSPECIFIED_AGENTS},
             "classes": dict(self.classes),
             "doubleRefractory": self.double_refractory,
             "tripleClassExposed": self.triple_class_exposed,

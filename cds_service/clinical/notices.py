@@ -95,7 +95,9 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
     sal = rules.modifiers.get("salvageAsct", {})
     maint = {True: "; this patient had maintenance", False: "; this patient had no maintenance", None: ""}[
         t.maintenance_after_asct]
-    if not t.prior_asct and salvage == "not-recommended":
+    if t.salvage_why and salvage == t.salvage_asct:
+        why, reason = t.salvage_why, t.salvage_reason
+    elif not t.prior_asct and salvage == "not-recommended":
         why = "never transplanted and not transplant-eligible"
         reason = ("No prior ASCT is recorded and the patient is not transplant-eligible (frail, or over 70; "
                   f"age {state.age if state.age is not None else 'unknown'}).")

@@ -23,7 +23,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from cds_service.clinical.lines import MIN_ON_TREATMENT_DAYS, Course
-from cds_service.clinical.model import CLASS_AGENTS, AgentEvidence, ClassStatus
+from cds_service.clinical.model import (
+    CAR_T_AGENTS,
+    CLASS_AGENTS,
+    TARGETS,
+    TCR_AGENTS,
+    UNSPECIFIED_AGENTS,
+    AgentEvidence,
+    ClassStatus,
+    TargetStatus,
+    TcrTherapy,
+)
 from cds_service.clinical.progression import _to_g_dl
 from cds_service.record.model import LabValue
 
@@ -43,13 +53,31 @@ def _lines_txt(c: Course) -> str:
 
 
 def course_progression(c: Course, episode_dates: list[date]) -> date | None:
-    """The first progression while on the course or ≤ 60 days after its last dose."""
+    """The first progression while on the course or ≤ 60 days after its last dose.
+
+    A CAR-T infusion is one-time: the first progression at any time after it (CLINICAL_LOGIC §5).
+    """
+    one_time = c.agent in CAR_T_AGENTS
     for p in episode_dates:
         if p <= c.start + timedelta(days=MIN_ON_TREATMENT_DAYS):
             continue
-        if c.ongoing or p <= c.end + timedelta(days=REFRACTORY_DAYS):
+        if one_time or c.ongoing or p <= c.end + timedelta(days=REFRACTORY_DAYS):
             return p
     return None
+
+
+def _months(a: date, b: date) -> int:
+    return max(0, round((b - a).days / 30.4375))
+
+
+def _car_t_reason(c: Course, p: date | None) -> str:
+    name = "CAR-T (product not recorded)" if c.agent in UNSPECIFIED_AGENTS else c.agent
+    target = TCR_AGENTS.get(c.agent, ("CAR-T", None))[1]
+    if p is None:
+        return f"{name} infused {_d(c.end)} ({_lines_txt(c)}); no progression documented since"
+    failed = f"failure of this CAR-T and of its target {target}" if target else "failure of this CAR-T"
+    return (f"progression on {_d(p)}, {_months(c.end, p)} months after the {name} infusion on {_d(c.end)} "
+            f"({_lines_txt(c)}): {failed} (a CAR-T is given once; any progression after it counts)")
 
 
 def course_nonresponse(c: Course, m_protein: list[LabValue] | None) -> str | None:
@@ -104,7 +132,9 @@ def agent_evidence(
         refractory: tuple[Course, date | None, str] | None = None
         for c in cs:
             p = course_progression(c, episode_dates)
-            if p is not None:
+            if p is not None and c.agent in CAR_T_AGENTS:
+                refractory = (c, p, _car_t_reason(c, p))
+            elif p is not None:
                 if c.ongoing or p <= c.end:
                     why = f"progression on {_d(p)} while on {agent} ({_lines_txt(c)}, since {_d(c.start)})"
                 else:
@@ -138,7 +168,9 @@ def agent_evidence(
             out[agent] = AgentEvidence(agent, "refractory", lines, first, last_dose, ongoing, p, why, sources)
             continue
         # exposed: say why, and what is missing when the chart hints at an undated progression
-        if last.ongoing:
+        if agent in CAR_T_AGENTS:
+            why = _car_t_reason(last, None)
+        elif last.ongoing:
             why = f"{agent} ongoing since {_d(last.start)} ({_lines_txt(last)}); no progression documented on it"
         else:
             later = [p for p in episode_dates if p > last.end]
@@ -243,3 +275,31 @@ def progressed_on_len_maintenance(courses: list[Course], episode_dates: list[dat
         )
         return None
     return False
+
+
+def tcr_history(courses: list[Course], episode_dates: list[date]) -> list[TcrTherapy]:
+    """Every CAR-T / bispecific / ADC course, in time order, with how it ended (CLINICAL_LOGIC §5)."""
+    out: list[TcrTherapy] = []
+    for c in sorted(courses, key=lambda c: c.start):
+        spec = TCR_AGENTS.get(c.agent)
+        if spec is None:
+            continue
+        kind, target = spec
+        p = course_progression(c, episode_dates)
+        outcome = "refractory" if p is not None or c.stop_reason == "progression" else (
+            "ongoing" if c.ongoing else "exposed")
+        out.append(TcrTherapy(
+            agent=c.agent, kind=kind, target=target or "unknown",
+            start=c.end if kind == "CAR-T" else c.start, end=None if c.ongoing else c.end,
+            line=c.lines[-1] if c.lines else None, outcome=outcome,  # type: ignore[arg-type]
+            progression_date=p, sources=list(c.sources)))
+    return out
+
+
+def target_states(history: list[TcrTherapy]) -> dict[str, TargetStatus]:
+    """BCMA / GPRC5D: refractory if any therapy against it failed, exposed if any was given, else naive."""
+    out: dict[str, TargetStatus] = {}
+    for t in TARGETS:
+        outcomes = {h.outcome for h in history if h.target == t}
+        out[t] = "refractory" if "refractory" in outcomes else ("exposed" if outcomes else "naive")
+    return out

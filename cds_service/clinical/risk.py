@@ -33,6 +33,9 @@ SEED_003_MONTHS = 36
 SEED_003_NO_MAINT_MONTHS = 24
 MAINTENANCE_AFTER_ASCT_DAYS = 183
 ELIGIBLE_MAX_AGE = 70
+# CLINICAL_LOGIC §5 fitness: salvage ASCT is not recommended at ECOG ≥ 3 or over 75
+SALVAGE_MAX_ECOG = 2
+SALVAGE_MAX_AGE = 75
 
 
 def _fmt(x: float) -> str:
@@ -217,18 +220,60 @@ def transplant_state(
     frail: bool | None,
     as_of: date,
     missing: list[str],
+    ecog: int | None = None,
+    lines_before_relapse: int | None = None,
 ) -> TransplantState:
     """Prior ASCT, months to progression, maintenance after it, and the salvage-ASCT assessment.
 
     Decisions: an "unknown"-kind transplant in a myeloma patient is taken as autologous; months
     are measured from the last ASCT (after a tandem, the second) to the first progression after
-    it. Never transplanted: "candidate" when relapsed and transplant-eligible, "not-recommended"
-    when relapsed and not eligible (over 70 or frail), None when eligibility is unknown or the
-    patient has not relapsed. Salvage ASCT is only assessed at relapse.
+    it. Salvage ASCT is only assessed at relapse, and is an early-relapse option (seeds 002/003:
+    first relapse): "not-recommended" after ≥ 2 lines before the relapse, and at ECOG ≥ 3 or age
+    > 75 whatever the remission (CLINICAL_LOGIC §5). Never transplanted: "candidate" at first
+    relapse when transplant-eligible (age ≤ 70, not frail), "not-recommended" when not eligible,
+    None when eligibility is unknown. Months from ASCT to progression are reported in every case.
     """
     auto = [t for t in transplants or [] if isinstance(t, TransplantEvent) and t.kind in ("autologous", "unknown")]
     st = TransplantState(prior_asct=bool(auto), transplant_eligible=transplant_eligible(age, frail))
     st.sources = [t.source for t in auto]
+    _assess(st, auto, course_spans, episode_dates, relapsed, age, frail, as_of, missing)
+    if relapsed:
+        _fitness_and_timing(st, age, ecog, lines_before_relapse)
+    return st
+
+
+def _fitness_and_timing(st: TransplantState, age: int | None, ecog: int | None, lines_before: int | None) -> None:
+    """Override the remission-based verdict where fitness or the point of the disease course rule it out."""
+    unfit = []
+    if ecog is not None and ecog > SALVAGE_MAX_ECOG:
+        unfit.append(f"ECOG {ecog}")
+    if age is not None and age > SALVAGE_MAX_AGE:
+        unfit.append(f"age {age}")
+    if unfit:
+        st.salvage_asct = "not-recommended"
+        st.salvage_why = "not fit for high-dose therapy (" + ", ".join(unfit) + ")"
+        st.salvage_reason = (f"Not fit for high-dose therapy ({', '.join(unfit)}; ECOG ≥ 3 or age > 75 rules out "
+                             f"salvage ASCT). " + st.salvage_reason).strip()
+        return
+    if lines_before is not None and lines_before >= 2 and st.salvage_asct in ("candidate", "discuss", None):
+        st.salvage_asct = "not-recommended"
+        st.salvage_why = f"relapse after {lines_before} lines (an option at first relapse)"
+        st.salvage_reason = (f"Relapse after {lines_before} lines: salvage ASCT is an option at first relapse "
+                             f"(seeds 002, 003), not later. " + st.salvage_reason).strip()
+
+
+def _assess(
+    st: TransplantState,
+    auto: list[TransplantEvent],
+    course_spans: list[tuple[date, date]],
+    episode_dates: list[date],
+    relapsed: bool,
+    age: int | None,
+    frail: bool | None,
+    as_of: date,
+    missing: list[str],
+) -> None:
+    """The remission-based verdict (seed 002 ≥ 18 months, seed 003 ≥ 36 / 24 months) or eligibility."""
     if not auto:
         if not relapsed:
             st.salvage_reason = "Not relapsed: salvage ASCT not assessed."
@@ -245,12 +290,12 @@ def transplant_state(
             st.salvage_reason = f"Never transplanted and not transplant-eligible ({why}; seed 003)."
         else:
             st.salvage_reason = "Never transplanted; eligibility unknown (age not documented)."
-        return st
+        return
     dated = sorted(t.date for t in auto if isinstance(t.date, date))
     if not dated:
         missing.append("ASCT recorded without a date: months from ASCT to progression unknown")
         st.salvage_reason = "Prior ASCT without a date: remission duration cannot be measured."
-        return st
+        return
     asct = dated[-1]
     st.asct_date = asct
     window_end = asct + timedelta(days=MAINTENANCE_AFTER_ASCT_DAYS)
@@ -264,7 +309,7 @@ def transplant_state(
     prog = next((p for p in episode_dates if p > asct), None)
     if prog is None:
         st.salvage_reason = f"ASCT on {asct.isoformat()}; no progression after it: salvage ASCT not assessed."
-        return st
+        return
     months = whole_months(asct, prog)
     st.months_asct_to_progression = months
     t003 = SEED_003_NO_MAINT_MONTHS if st.maintenance_after_asct is False else SEED_003_MONTHS
@@ -289,4 +334,3 @@ def transplant_state(
         st.salvage_reason = head + "Meets seed 002 but not seed 003: discuss."
     if st.maintenance_after_asct is None:
         st.salvage_reason += " Maintenance after ASCT not determinable; the 36-month threshold was used."
-    return st

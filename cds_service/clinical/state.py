@@ -18,6 +18,12 @@ State-level decisions:
 - PCL / extramedullary / neuropathy: an active Condition of that kind.
 - Broad cytotoxics ending > 1 year before the earliest myeloma onset are another disease's
   treatment; progression events dated after as_of are ignored.
+- Courses without a usable start date never shape lines (lines.place_unanchored); those left
+  unplaced, and records without any date, make `line_count_uncertain`.
+- `on_therapy`: the last line is running and no progression came more than 21 days after it
+  started (the progression that led to it is older) → `current_line`. A finished last line
+  ("completed", or a CAR-T given) with no progression since → `off_therapy_no_progression`.
+- Targets and T-cell redirecting history: refractory.tcr_history / target_states.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from cds_service.clinical.lines import (
     Course,
     build_courses,
     finalize_lines,
+    place_unanchored,
     segment_lines,
 )
 from cds_service.clinical.model import ClinicalState, TherapyLine
@@ -39,6 +46,8 @@ from cds_service.clinical.refractory import (
     len_recent_exposure,
     penta_refractory,
     progressed_on_len_maintenance,
+    target_states,
+    tcr_history,
 )
 from cds_service.clinical.risk import age_at, cytogenetics, frailty, latest_ecog, transplant_state
 from cds_service.record.model import ConditionFact, PatientRecord
@@ -114,18 +123,21 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
 
     courses, steroids, undated = build_courses(record.medications or [], as_of)
     courses = _drop_pre_diagnosis_chemo(courses, conditions, missing)
+    anchored = [c for c in courses if c.anchored]
     # progression episodes (charted + computed), one date per episode; an event dated after as_of
     # has not happened yet at the time of the assessment (a mis-dated or future entry)
-    events = [e for e in all_progression_events(record, [c.start for c in courses]) if e.date <= as_of]
+    events = [e for e in all_progression_events(record, [c.start for c in anchored]) if e.date <= as_of]
     eps = episodes(events)
     episode_dates = [e[0].date for e in eps]
     st.progression_events = events
 
-    raw = segment_lines(courses, record.transplants or [], episode_dates)
-    lines = finalize_lines(raw, steroids, episode_dates, as_of) if courses or raw else []
+    raw = segment_lines(anchored, record.transplants or [], episode_dates)
+    unplaced = place_unanchored(raw, [c for c in courses if not c.anchored])
+    lines = finalize_lines(raw, steroids, episode_dates, as_of) if anchored or raw else []
     # a line made only of an ASCT (no drugs recorded) still counts; drugs are what define it
     st.lines = lines
-    if not courses:
+    _undated_notes(st, courses, unplaced, undated, missing)
+    if not anchored:
         st.insufficient_data = True
         missing.append(
             "no dated anti-myeloma therapy in the record: lines of therapy cannot be built"
@@ -149,6 +161,12 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
     st.relapsed = bool(after_first) or (bool(lines) and any(c.stop_reason == "progression" for c in courses))
     st.last_progression = after_first[-1] if after_first else None
     st.on_first_line = len(lines) == 1 and not st.relapsed and not st.insufficient_data
+    _current_line(st, courses, episode_dates)
+    st.tcr_history = tcr_history(courses, episode_dates)
+    st.targets = target_states(st.tcr_history)
+    if any(h.target == "unknown" for h in st.tcr_history):
+        missing.append("a CAR-T infusion is recorded without its product or target: BCMA / GPRC5D status may be "
+                       "incomplete")
     st.progressed_on_len_maintenance = progressed_on_len_maintenance(courses, episode_dates, missing)
     st.len_recent_exposure = len_recent_exposure(st.agents, courses, st.last_progression)
 
@@ -188,6 +206,8 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
         st.frail,
         as_of,
         missing,
+        ecog=st.ecog,
+        lines_before_relapse=_lines_before_relapse(st),
     )
     missing.extend(flc_gaps(record, as_of))
     if st.relapsed and not record.m_protein:
@@ -195,3 +215,52 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
     missing.extend(f"data: {n}" for n in (record.notes or []) if isinstance(n, str))
     st.missing = list(dict.fromkeys(missing))
     return st
+
+
+def _lines_before_relapse(st: ClinicalState) -> int:
+    """Lines begun before the latest progression (the relapse being treated): 1 = first relapse."""
+    if st.last_progression is None:
+        return st.prior_lines
+    cut = st.last_progression - timedelta(days=MIN_ON_TREATMENT_DAYS)
+    return sum(1 for ln in st.lines if ln.start is not None and ln.start < cut)
+
+
+def _current_line(st: ClinicalState, courses: list[Course], episode_dates: list[date]) -> None:
+    """On therapy (last line running, no progression since it began) or off therapy without progression."""
+    if not st.lines or st.insufficient_data:
+        return
+    last = st.lines[-1]
+    if last.start is None:
+        return
+    since = last.start + timedelta(days=MIN_ON_TREATMENT_DAYS)
+    progressed = any(p > since for p in episode_dates) or any(
+        # a course still running was not stopped for progression (a merged earlier record may say so)
+        c.stop_reason == "progression" and not c.ongoing and last.number in c.lines and c.end > since
+        for c in courses
+    )
+    if progressed:
+        return
+    if last.ongoing:
+        st.on_therapy = True
+        st.current_line = last.number
+    elif last.ended_by == "completed":
+        st.off_therapy_no_progression = True
+
+
+def _undated_notes(st: ClinicalState, courses: list[Course], unplaced: list[Course], undated: list[str],
+                   missing: list[str]) -> None:
+    """Say where records without a usable start went; unplaced ones make the line count uncertain."""
+    unplaced_ids = {id(c) for c in unplaced}
+    for c in courses:
+        if c.anchored or id(c) in unplaced_ids:
+            continue
+        day = c.end if c.date_basis == "end date" else c.start
+        missing.append(f"{c.agent} ({', '.join(c.sources[:2])}): no usable start date; placed in line "
+                       f"{', '.join(map(str, c.lines))} by its {c.date_basis} {day.isoformat()}")
+    for c in unplaced:
+        day = c.end if c.date_basis == "end date" else c.start
+        st.undated_records.append(f"{c.agent} ({', '.join(c.sources[:2])}; {c.date_basis} {day.isoformat()})")
+        missing.append(f"{c.agent} ({', '.join(c.sources[:2])}): no usable start date and its {c.date_basis} "
+                       f"{day.isoformat()} falls in no line: listed as undated; the line count may be off")
+    st.undated_records.extend(f"{a} (no date)" for a in undated)
+    st.line_count_uncertain = bool(unplaced or undated)

@@ -37,6 +37,9 @@ class MedicationUse:
     stop_reason_text: str | None = None
     route: str | None = None  # "iv" | "sc" | "oral" | None
     high_dose_steroid: bool = False
+    # the one date a record without a usable start carries (MedicationStatement.dateAsserted):
+    # it places the record in a line but never opens one (clinical/lines.py)
+    asserted: date | None = None
 
 
 @dataclass

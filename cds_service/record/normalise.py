@@ -18,8 +18,10 @@ from cds_service.record.catalogs import (
     classify_reason,
     coded,
     condition_index,
+    norm_code,
     observation_index,
     procedure_index,
+    words_re,
 )
 from cds_service.record.drugs import (
     DrugMatch,
@@ -209,28 +211,14 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
     dosages = _dosages(res)
     start: date | None = None
     end: date | None = None
+    asserted: date | None = None
     ongoing = False
     kind: str
     if rtype == "MedicationStatement":
         if status in ("not-taken",):
             return []
         kind = "statement"
-        ps, pe = period_bounds(res.get("effectivePeriod"))
-        dt = parse_date(res.get("effectiveDateTime"))
-        start = ps or dt
-        end = pe
-        if end is None and dt and status not in _ONGOING_STATEMENT:
-            end = dt
-        if start is None and end is None:
-            # no effective[x]: dateAsserted is the one date the use is known on (taking it then, or
-            # taken by then for a completed statement) - better than an undated exposure
-            asserted = parse_date(res.get("dateAsserted"))
-            if asserted is not None:
-                start = asserted
-                end = None if status in _ONGOING_STATEMENT else asserted
-        ongoing = status in _ONGOING_STATEMENT and (end is None or end >= as_of)
-        if status == "recorded" and ps is not None and pe is None:  # R5: an open period is current use
-            ongoing = True
+        start, end, asserted, ongoing = _statement_dates(res, status, as_of)
     elif rtype in ("MedicationRequest", "MedicationOrder"):
         if status in _NOT_GIVEN_REQUEST:
             return []
@@ -304,6 +292,7 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         stop_reason=stop_reason,
         stop_reason_text=stop_text or None,
         route=route,
+        asserted=asserted,
     )
     if not drug.agents:
         return [MedicationUse(agent=None, **base)]
@@ -312,6 +301,29 @@ def read_medication(res: dict, rtype: str, meds: MedicationLookup, knowledge: Kn
         hd = is_high_dose_steroid([agent], dosages, drug.display, knowledge) if agent in ("dexamethasone", "prednisone") else False
         out.append(MedicationUse(agent=agent, high_dose_steroid=hd, **base))
     return out
+
+
+def _statement_dates(res: dict, status: str, as_of: date) -> tuple[date | None, date | None, date | None, bool]:
+    """(start, end, asserted, ongoing) of a MedicationStatement.
+
+    Only effective[x] dates the use. Without a usable start (no effective[x], or an invalid date
+    such as "2021-02-30"), `dateAsserted` is kept apart in `asserted`: it says when the statement
+    was made, not when the drug was started, so it may place the record in a line but never
+    opens one (clinical/lines.py).
+    """
+    ps, pe = period_bounds(res.get("effectivePeriod"))
+    dt = parse_date(res.get("effectiveDateTime"))
+    start = ps or dt
+    end = pe
+    if end is None and dt and status not in _ONGOING_STATEMENT:
+        end = dt
+    asserted = parse_date(res.get("dateAsserted")) if start is None else None
+    ongoing = status in _ONGOING_STATEMENT and (end is None or end >= as_of)
+    if start is None and end is None:
+        ongoing = False  # current use is judged from the assertion date in clinical/lines.py
+    if status == "recorded" and ps is not None and pe is None:  # R5: an open period is current use
+        ongoing = True
+    return start, end, asserted, ongoing
 
 
 def medication_progression(res: dict, uses: list[MedicationUse]) -> ProgressionEvent | None:
@@ -420,6 +432,8 @@ def read_procedure(res: dict, knowledge: Knowledge, record: PatientRecord) -> No
     if res.get("notPerformed") is True:  # DSTU2
         return
     source = f"Procedure/{as_str(res.get('id')) or '?'}"
+    if _read_car_t_procedure(res, source, knowledge, record):
+        return
     kind, dated, agents, display = _procedure_meaning(res.get("code"), res.get("usedCode"), knowledge)
     if kind is None:
         if agents:
@@ -473,6 +487,72 @@ def _procedure_meaning(code: Any, used: Any, knowledge: Knowledge) -> tuple[str 
     if len(cache) < 20000 and len(key) < 4000:
         cache[key] = out
     return out
+
+
+# A CAR-T infusion whose product the record does not name: BCMA-directed when the words say so,
+# otherwise target unknown (clinical/model.py TCR_AGENTS knows both names).
+CAR_T_BCMA_UNSPECIFIED = "bcma-car-t-unspecified"
+CAR_T_UNSPECIFIED = "car-t-unspecified"
+_CAR_T_PRODUCTS = ("ciltacabtagene-autoleucel", "idecabtagene-vicleucel")
+
+
+@dataclass
+class CarTIndex:
+    """mappings/procedures.yaml `car_t`: infusion codes (with the product where the code names it) and words."""
+
+    by_code: dict[tuple[str, str], str | None]
+    text: re.Pattern[str] | None
+    exclude: re.Pattern[str] | None
+    bcma: re.Pattern[str] | None
+
+
+def _build_car_t_index(knowledge: Knowledge) -> CarTIndex:
+    doc = as_dict(as_dict(knowledge.mappings.get("procedures")).get("car_t"))
+    by_code = {norm_code(str(c["system"]), str(c["code"])): (str(c["agent"]) if c.get("agent") else None)
+               for c in as_list(doc.get("codes")) if isinstance(c, dict)}
+    return CarTIndex(by_code=by_code, text=words_re(as_list(doc.get("text"))),
+                     exclude=words_re(as_list(doc.get("exclude"))), bcma=words_re(as_list(doc.get("bcma"))))
+
+
+def _read_car_t_procedure(res: dict, source: str, knowledge: Knowledge, record: PatientRecord) -> bool:
+    """A CAR-T infusion recorded as a Procedure → one administration of the product (True when handled).
+
+    Recognised by a CAR-T procedure code, by CAR-T words in the code text, or by a CAR-T product
+    named in code / usedCode. The product: the code's own product, else a product named in the
+    procedure (brand or INN), else an unnamed CAR-T (BCMA-directed only when the text says so).
+    A medication record of the same infusion later supplies the product (clinical/lines.py).
+    """
+    idx: CarTIndex = knowledge.index("record.car_t", _build_car_t_index)
+    code, used = res.get("code"), res.get("usedCode")
+    texts = concept_texts(code) + [t for u in as_list(used) for t in concept_texts(u)]
+    text = " | ".join(texts)
+    coded_agent: str | None = None
+    by_code = False
+    for k in coded(code):
+        if k in idx.by_code:
+            by_code = True
+            coded_agent = coded_agent or idx.by_code[k]
+    named: list[str] = []
+    for c in [code, *as_list(used)]:
+        if isinstance(c, dict):
+            named += [a for a in resolve_drug(c, knowledge).agents if a in _CAR_T_PRODUCTS and a not in named]
+    by_text = bool(text and idx.text is not None and idx.text.search(text))
+    if not (by_code or by_text or named):
+        return False
+    if text and idx.exclude is not None and idx.exclude.search(text) and not by_code:
+        return True  # apheresis, referral, CRS...: a CAR-T step, not the infusion (and not a transplant)
+    agent = coded_agent or (named[0] if named else None)
+    if agent is None:
+        agent = CAR_T_BCMA_UNSPECIFIED if (text and idx.bcma is not None and idx.bcma.search(text)) else CAR_T_UNSPECIFIED
+    start, end = period_bounds(res.get("performedPeriod") or res.get("occurrencePeriod"))
+    when = first_date(res.get("performedDateTime"), res.get("occurrenceDateTime"), res.get("performedString")) or start
+    if when is None:
+        record.notes.append("A CAR-T infusion Procedure has no date; it cannot be placed in a line.")
+        return True
+    record.medications.append(MedicationUse(source=source, kind="administration", display=text[:200] or "CAR-T infusion",
+                                            agent=agent, status=status_code(res.get("status")) or None,
+                                            start=when, end=when))
+    return True
 
 
 def _procedure_as_administration(res: dict, source: str, agents: list[str], display: str, record: PatientRecord) -> None:

@@ -176,12 +176,14 @@ def view_settings_key(settings: Settings) -> tuple[Any, ...]:
 
 
 def patient_view_cards(state: ClinicalState, knowledge: Knowledge, settings: Settings) -> list[dict[str, Any]]:
-    """For a myeloma patient: exactly one options card, then the notice cards; [] otherwise."""
+    """For a myeloma patient: one options card (none when on therapy), then the notice cards; [] otherwise."""
     if not state.multiple_myeloma:
         return []
     rules = rules_for(knowledge)
     decision = rank_options(state, knowledge, settings)
-    cards = [options_card(state, decision, rules)]
+    # on therapy (a running line, no progression since it began): no next-line menu; the state card
+    # names the current line and the order checks still run
+    cards = [] if decision.setting == "on-therapy" else [options_card(state, decision, rules)]
     for notice in decide_notices(state, knowledge, decision.setting):
         try:
             card = notice_card(notice, rules)

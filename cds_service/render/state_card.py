@@ -81,7 +81,13 @@ def summary_text(state: ClinicalState) -> str:
         return "Myeloma: treatment history insufficient to assess lines and refractoriness"
     n = state.prior_lines
     plural = "s" if n != 1 else ""
-    if state.on_first_line:
+    cur = state.lines[-1] if state.lines else None
+    if state.relapsed and state.on_therapy and cur is not None and cur.start is not None:
+        head = f"Relapsed myeloma, on line {cur.number} since {cur.start.isoformat()}, no progression on it"
+    elif state.relapsed and state.off_therapy_no_progression and cur is not None:
+        what = "CAR-T" if _car_t_line(state, cur.number) else f"line {cur.number}"
+        head = f"Myeloma after {n} line{plural}, no progression since {what} ({_d(cur.start)})"
+    elif state.on_first_line:
         ongoing = bool(state.lines and state.lines[-1].ongoing)
         head = "Myeloma on first line, not relapsed" if ongoing else "Myeloma after 1 line, not relapsed"
     elif state.relapsed:
@@ -131,6 +137,11 @@ def summary_text(state: ClinicalState) -> str:
         extras.append("PCL")
     if state.extramedullary:
         extras.append("extramedullary")
+    failed = [t for t, v in state.targets.items() if v == "refractory"]
+    if failed:
+        extras.insert(0, " and ".join(failed) + " refractory")
+    if state.line_count_uncertain:
+        extras.insert(0, "line count uncertain")
     if state.frail:
         extras.append("frail")
     text = "; ".join(parts + extras)
@@ -144,10 +155,17 @@ def summary_text(state: ClinicalState) -> str:
     if len(text) > 139 and refr:
         parts[0] = parts[0].replace(f" ({', '.join(refr)})", f" ({len(refr)} agents)")
         text = "; ".join(parts + extras)
+    if len(text) > 139:
+        parts[0] = parts[0].replace(", no progression on it", "")
+        text = "; ".join(parts + extras)
     while len(text) > 139 and extras:
         extras.pop()
         text = "; ".join(parts + extras)
     return text
+
+
+def _car_t_line(state: ClinicalState, number: int) -> bool:
+    return any(h.kind == "CAR-T" and h.line == number for h in state.tcr_history)
 
 
 def _lines_table(state: ClinicalState) -> list[str]:
@@ -165,6 +183,35 @@ def _lines_table(state: ClinicalState) -> list[str]:
         out.append(
             f"| {ln.number} | {_d(ln.start)} | {end} | {_esc(regimen)} | {ln.ended_by} | {_d(ln.progression_date)} |"
         )
+    return out
+
+
+def _current_section(state: ClinicalState) -> list[str]:
+    """Where the patient is now: the running line, or remission after a finished one."""
+    cur = state.lines[-1] if state.lines else None
+    if cur is None:
+        return []
+    if state.on_therapy:
+        return [f"- **On therapy: line {cur.number}** ({_esc(cur.label)}) since {_d(cur.start)}; no progression "
+                "documented since it began — not awaiting a next line"]
+    if state.off_therapy_no_progression:
+        return [f"- **Off therapy, no progression since line {cur.number}** ({_esc(cur.label)}, "
+                f"{_d(cur.start)} – {_d(cur.end)}): remission, not a relapse"]
+    return []
+
+
+def _tcr_section(state: ClinicalState) -> list[str]:
+    """Targets (BCMA, GPRC5D) and every T-cell redirecting / BCMA-directed therapy with its outcome."""
+    out = ["- Targets: " + ", ".join(f"{t} {v}" for t, v in state.targets.items())]
+    outcome_txt = {"refractory": "failed (refractory)", "exposed": "exposed, no progression on it",
+                   "ongoing": "ongoing"}
+    for h in state.tcr_history:
+        name = "CAR-T, product not recorded" if h.agent.endswith("-unspecified") else h.agent
+        when = f"infused {_d(h.start)}" if h.kind == "CAR-T" else f"{_d(h.start)} – {_d(h.end) if h.end else 'ongoing'}"
+        line = f"line {h.line}" if h.line else "no line"
+        prog = f"; progression {_d(h.progression_date)}" if h.progression_date else ""
+        out.append(f"- {h.kind} {name} ({h.target}), {when}, {line}: {outcome_txt.get(h.outcome, h.outcome)}{prog}"
+                   + (f" _(chart: {', '.join(h.sources[:3])})_" if h.sources else ""))
     return out
 
 
@@ -272,7 +319,8 @@ def _patient_section(state: ClinicalState) -> list[str]:
     age = "unknown" if state.age is None else str(state.age)
     ecog = "not documented" if state.ecog is None else str(state.ecog)
     frail = {True: "yes", False: "no", None: "unknown"}[state.frail]
-    out = [f"- Age {age}" + (" (over 75)" if state.over_75 else "") + f"; ECOG {ecog}; frail: {frail}"]
+    out = [f"- Age {age}" + (" (over 75)" if state.over_75 else "") + f"; ECOG {ecog}; frail (ECOG ≥ 2 or "
+           f"documented): {frail}"]
     flags = [
         n
         for n, v in (
@@ -295,7 +343,13 @@ def detail_markdown(state: ClinicalState) -> str:
         "",
     ]
     parts += _lines_table(state)
+    if state.line_count_uncertain:
+        undated = "; ".join(state.undated_records[:4]) or "records without dates"
+        parts += ["", f"_Line count uncertain: not placed in any line — {_esc(undated)}._"]
+    parts += _current_section(state)
     parts += ["", "**Agents**"] + _agents_section(state)
+    if state.tcr_history or any(v != "naive" for v in state.targets.values()):
+        parts += ["", "**T-cell redirecting therapy**"] + _tcr_section(state)
     parts += ["", "**Classes and status**"] + _classes_section(state)
     parts += _progression_section(state)
     parts += ["", "**Cytogenetics**"] + _cyto_section(state)

@@ -1153,10 +1153,12 @@ def r37() -> dict[str, Any]:
 @case("r38-tcr-isatuximab-carvykti", {
     "state": {"priorLines": 3,
               # KRd PD on it, IsaPd PD on it -> TCR via isatuximab (§1 anti-CD38 includes isatuximab);
-              # cilta-cel 2025-10, PD 2026-09 (> 60 days) -> exposed
+              # cilta-cel 2025-10, PD 2026-09: a CAR-T is given once, any later PD is its failure
+              # (CLINICAL_LOGIC §5) -> refractory, BCMA refractory
               "agents": {"carfilzomib": "refractory", "lenalidomide": "refractory", "dexamethasone": "refractory",
                          "isatuximab": "refractory", "pomalidomide": "refractory",
-                         "ciltacabtagene-autoleucel": "exposed", "cyclophosphamide": "exposed"},
+                         "ciltacabtagene-autoleucel": "refractory", "cyclophosphamide": "exposed"},
+              "targets": {"BCMA": "refractory", "GPRC5D": "naive"},
               "classes": {"IMiD": "refractory", "PI": "refractory", "anti-CD38": "refractory"},
               "tripleClassRefractory": True, "doubleRefractory": True},
     "setting": "triple-class-refractory",
@@ -1242,9 +1244,10 @@ def r40() -> dict[str, Any]:
 
 @case("r41-first-progression-after-asct-counts", {
     # ASCT 2020-06-01 -> first PD 2023-06-05 (36 months, with maintenance): both thresholds met;
-    # the later PD on line 2 does not change months ASCT -> progression (§1 "months from ASCT to progression")
+    # the later PD on line 2 does not change months ASCT -> progression (§1 "months from ASCT to progression").
+    # This is the second relapse (2 lines before it): salvage ASCT is a first-relapse option -> not-recommended
     "state": {"priorLines": 2, "transplant": {"priorASCT": True, "monthsAsctToProgression": [36, 36],
-                                              "salvageASCT": "candidate"}},
+                                              "salvageASCT": "not-recommended"}},
 })
 def r41() -> dict[str, Any]:
     p = b.Patient("rt41", birth="1964-01-01")
