@@ -91,6 +91,7 @@ class Cytogenetics:
     high_risk_reasons: list[str] = field(default_factory=list)
     del17p_fraction: float | None = None  # % of clonal plasma cells, where the result reports it
     tp53_mutation: bool | None = None
+    last_tested: date | None = None  # date of the latest FISH result (restaging at relapse)
 
     def to_contract(self) -> dict[str, Any]:
         return {"tested": self.tested, "highRisk": self.high_risk, "findings": list(self.findings),

@@ -45,6 +45,7 @@ def cytogenetics(findings: list[CytoFinding]) -> Cytogenetics:
         (out.findings if positive else out.negatives).append(ab)
         out.sources.extend(f.source for f in fs if f.present == positive)
     out.sources = list(dict.fromkeys(out.sources))
+    out.last_tested = max((f.date for fs in by.values() for f in fs if isinstance(f.date, date)), default=None)
     if "t(11;14)" in by:
         out.t11_14 = "t(11;14)" in out.findings
     if out.tested:
