@@ -62,4 +62,4 @@ def len_maintenance_pitfall(state: ClinicalState, eff: dict[str, str] | set[str]
     advice = switch_advice(state, eff, "IMiD")
     tail = f" Options for this patient: {alternatives}." if alternatives else ""
     return ("**Named pitfall:** no lenalidomide-based regimen after progression on lenalidomide maintenance; "
-            f"{advice[0].lower() + advice[1:] if advice else 'choose another class'}.{tail}")
+            f"{advice if advice else 'choose another class'}.{tail}")

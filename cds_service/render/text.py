@@ -208,9 +208,27 @@ def adds_to(note: str, line: str) -> bool:
     return bool(words - set(_norm(line).split()))
 
 
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s")
+
+
+def paragraphs(text: str) -> str:
+    """Markdown that renders as meant: a bold lead-in or a list that follows a text line gets the
+    blank line before it (with a single newline it would run into the sentence before)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        prev = out[-1] if out else ""
+        starts_block = line.startswith("**") or (_LIST_ITEM.match(line) and not line.startswith(" "))
+        if starts_block and prev.strip() and not _LIST_ITEM.match(prev) and not prev.startswith("  ") \
+                and not prev.endswith("  ") and not prev.startswith("|"):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
 def fit(blocks: list[tuple[int, str]], limit: int = MAX_DETAIL) -> str:
     """Join markdown blocks with blank lines; drop the least important (highest number) until it fits."""
-    items = [(prio, b.strip()) for prio, b in blocks if b and b.strip()]
+    items = [(prio, paragraphs(b.strip())) for prio, b in blocks if b and b.strip()]
     text = "\n\n".join(b for _, b in items)
     while len(text) > limit and len(items) > 1:
         worst = max(range(len(items)), key=lambda i: (items[i][0], i))
