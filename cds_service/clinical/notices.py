@@ -146,10 +146,7 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
         why = f"{_fmt_months(months)} months from ASCT to progression" + (
             f" (< {sal.get('seed002MinMonths', 18)})" if salvage == "not-recommended" else "")
         when = f" (ASCT {_date(t.asct_date)})" if t.asct_date else ""
-        reason = (f"First ASCT{when}; progression **{_fmt_months(months)} months** later. "
-                  f"Thresholds: ≥ {sal.get('seed002MinMonths', 18)} months (practice summaries); EHA–ESMO 2021 "
-                  f"≥ {sal.get('seed003MinMonthsWithMaintenance', 36)} months "
-                  f"({sal.get('seed003MinMonthsWithoutMaintenance', 24)} without maintenance){maint}.")
+        reason = f"First ASCT{when}; progression **{_fmt_months(months)} months** later{maint}."
     threshold = (sal.get("seed003MinMonthsWithoutMaintenance", 24) if t.maintenance_after_asct is False
                  else sal.get("seed003MinMonthsWithMaintenance", 36))
     return {"months": _fmt_months(months), "why": why, "reason": reason, "maintenance": maint,

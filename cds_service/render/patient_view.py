@@ -21,7 +21,7 @@ from cds_service.config import Settings
 from cds_service.knowledge.loader import Knowledge
 from cds_service.render.advice import fitted_note
 from cds_service.render.cards import MAX_SUMMARY, make_card
-from cds_service.render.text import adds_to, card_source, cite, clinician_text, clip, fit, opens_work, unique
+from cds_service.render.text import adds_to, card_source, cite, clinician_text, clip, fit, opens_work, similar, unique
 
 log = logging.getLogger(__name__)
 TIER_TITLES = {"preferred": "Preferred", "other": "Other options", "if-unavailable": "If the above are unavailable"}
@@ -90,7 +90,7 @@ def _why_setting(state: ClinicalState, decision: OptionsDecision) -> str:
     return "; ".join(parts) + "."
 
 
-def _option_item(rules: Rules, opt: Any, texts: dict[str, str], with_note: bool) -> str:
+def _option_item(rules: Rules, opt: Any, texts: dict[str, str], with_note: bool, said: list[str]) -> str:
     reg = rules.regimens.get(opt.regimen, {})
     bits = [f"**{_display(opt.regimen)}**" + (f" — {reg['name']}" if reg.get("name") and
                                                  reg["name"].lower() != opt.regimen.lower() else "")]
@@ -104,7 +104,9 @@ def _option_item(rules: Rules, opt: Any, texts: dict[str, str], with_note: bool)
         bits.append(src)
     line = " · ".join(bits)
     if with_note and opt.notes:
-        notes = [n for n in unique(say(rules, n) for n in opt.notes) if adds_to(n, line)]
+        notes = [n for n in unique(say(rules, n) for n in opt.notes)
+                 if adds_to(n, line) and not any(similar(n, x) for x in said)]
+        said.extend(notes)
         if notes:
             line += f"  \n  _{clip('; '.join(notes), 150)}_"
     return line
@@ -123,7 +125,8 @@ def _avoid_lines(decision: OptionsDecision, limit: int = 8) -> list[str]:
     for reason, regs in groups.items():
         shown = regs[:limit]
         more = f" and {len(regs) - limit} more" if len(regs) > limit else ""
-        out.append(f"- {reason.replace('-', ' ')}: {', '.join(_display(r) for r in shown)}{more}")
+        shown_reason = reason if reason.endswith("-refractory") else reason.replace("-", " ")
+        out.append(f"- {shown_reason}: {', '.join(_display(r) for r in shown)}{more}")
     return out
 
 
@@ -178,6 +181,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
     if decision.setting == "triple-class-refractory" and texts.get("tcrPrognosis") and not any(
             n.code == "clinical-trial" and n.params.get("prognosis") for n in folded):
         now.append(say(rules, texts["tcrPrognosis"]))
+    said: list[str] = list(now)
     if now:
         blocks.append((0, "\n".join(f"- {line}" for line in unique(now))))
     for tier in ("preferred", "other", "if-unavailable"):
@@ -185,10 +189,13 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
         if not opts:
             continue
         if tier == "preferred":
-            items = [f"{i}. {_option_item(rules, o, texts, with_note=True)}" for i, o in enumerate(opts, 1)]
+            items = [f"{i}. {_option_item(rules, o, texts, with_note=True, said=said)}" for i, o in enumerate(opts, 1)]
             blocks.append((0, f"**{TIER_TITLES[tier]}**\n\n" + "\n".join(items)))
         else:
-            blocks.append((1, f"**{TIER_TITLES[tier]}:** {_compact(opts)}"))
+            ungraded = [_display(o.regimen) for o in opts if o.beyond_seeds]
+            extra = (f"  \n  _{texts.get('beyondSeeds', 'not graded in EHA–ESMO 2021')}: {', '.join(ungraded)}_"
+                     if ungraded else "")
+            blocks.append((1, f"**{TIER_TITLES[tier]}:** {_compact(opts)}{extra}"))
     if decision.avoid:
         blocks.append((1, "**Avoid**\n\n" + "\n".join(_avoid_lines(decision))))
     if decision.conflicts:
@@ -202,7 +209,9 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
             blocks.append((2, "**Where sources disagree**\n\n" + "\n".join(lines)))
     if decision.notes:
         eff = decision.effective_refractory
-        notes = unique(say(rules, fitted_note(n, state, eff)) for n in decision.notes)
+        notes = [n for n in unique(say(rules, fitted_note(n, state, eff)) for n in decision.notes)
+                 if not any(similar(n, x) for x in said)]
+        said.extend(notes)
         if notes:
             blocks.append((3, "\n".join(f"- {clip(n, 200)}" for n in notes)))
     if texts.get("footer"):

@@ -301,8 +301,8 @@ def state_card(state: ClinicalState, knowledge: Knowledge) -> dict[str, Any]:
     salvage_line = None
     folded: list[str] = []
     texts: dict[str, Any] = {}
+    rules = rules_for(knowledge)
     if state.multiple_myeloma:
-        rules = rules_for(knowledge)
         texts = rules.texts.get("state") or {}
         own, _, in_state = placed_notices(state, knowledge, decide_setting(state))
         for n in own:
@@ -324,7 +324,8 @@ def state_card(state: ClinicalState, knowledge: Knowledge) -> dict[str, Any]:
         knowledge_version=knowledge.version,
         summary=summary_text(state),
         indicator=indicator,
-        detail=detail_markdown(state, notes, salvage_line, str(texts.get("footer", ""))),
+        detail=clinician_text(detail_markdown(state, notes, salvage_line, str(texts.get("footer", ""))),
+                              rules.texts.get("sourceNames") if state.multiple_myeloma else None),
         sources=[{k: v for k, v in s.items() if k != "label"} for s in SOURCES],
         source_label=str(texts.get("cardSource") or SOURCES[0]["label"]),
         source_url=SOURCES[0]["url"],

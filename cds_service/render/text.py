@@ -226,6 +226,15 @@ def paragraphs(text: str) -> str:
     return "\n".join(out)
 
 
+def similar(a: str, b: str, ratio: float = 0.6) -> bool:
+    """Two texts that say mostly the same thing (shared words over the shorter one's words)."""
+    wa = set(_norm(a).split()) - _FILLER
+    wb = set(_norm(b).split()) - _FILLER
+    if not wa or not wb:
+        return False
+    return len(wa & wb) / min(len(wa), len(wb)) >= ratio
+
+
 def fit(blocks: list[tuple[int, str]], limit: int = MAX_DETAIL) -> str:
     """Join markdown blocks with blank lines; drop the least important (highest number) until it fits."""
     items = [(prio, paragraphs(b.strip())) for prio, b in blocks if b and b.strip()]
