@@ -99,7 +99,8 @@ def _option_item(rules: Rules, opt: Any, texts: dict[str, str], with_note: bool,
     if opt.beyond_seeds:
         bits.append(texts.get("beyondSeeds", "not graded in EHA–ESMO 2021"))
     linked = [x for x in opt.sources if opens_work(x.get("url"))]
-    src = cite(linked, names(rules), limit=1) or str(reg.get("trial") or "")
+    trial = str(reg.get("trial") or "")
+    src = cite(linked, names(rules), limit=1) or ("" if trial.lower() in ("", "n/a", "none") else trial)
     if src:
         bits.append(src)
     line = " · ".join(bits)
