@@ -193,8 +193,8 @@ def test_folded_notices_are_lines_of_their_card():
      ["new classes"], ["switch to a proteasome inhibitor", "with an anti-CD38 antibody",
                        "proteasome inhibitor with a monoclonal antibody"]),
     # daratumumab failed, PIs open: a PI, but not with an anti-CD38 antibody
-    (("lenalidomide", "daratumumab"), ["proteasome inhibitor", "not an anti-CD38 antibody"],
-     ["with an anti-CD38 antibody ("]),
+    (("lenalidomide", "daratumumab"), ["proteasome inhibitor", "no anti-CD38 antibody"],
+     ["with an anti-CD38 antibody (", "IsaPd"]),
 ])
 def test_len_maintenance_pitfall_fits_what_the_patient_is_not_refractory_to(refractory, expect, refuse):
     from rules_builders import draft, knowledge

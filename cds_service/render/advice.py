@@ -27,11 +27,25 @@ def _antibody(state: ClinicalState, eff: dict[str, str] | set[str]) -> str:
     cd38 = open_agents(state, eff, "anti-CD38")
     refr = [a for a in CLASS_AGENTS["anti-CD38"] if state.is_refractory(a) or a in eff]
     if refr:
-        return (f"not an anti-CD38 antibody ({', '.join(refr)}-refractory; cross-resistance) — "
+        return (f"; no anti-CD38 antibody ({', '.join(refr)}-refractory, cross-resistance): "
                 "elotuzumab or a new class instead")
     if cd38:
-        return f"an anti-CD38 antibody ({' or '.join(cd38)})"
-    return "an antibody the disease has not failed"
+        return f" with an anti-CD38 antibody ({' or '.join(cd38)})"
+    return " with an antibody the disease has not failed"
+
+
+def fitting_regimens(regimens: list[str], state: ClinicalState, regimen_specs: dict[str, dict]) -> list[str]:
+    """Drop regimens that build on a class the disease failed (an anti-CD38 antibody after
+    progression on one: cross-resistance), keeping the order."""
+    cd38_failed = any(state.is_refractory(a) for a in CLASS_AGENTS["anti-CD38"]) \
+        or state.classes.get("anti-CD38") == "refractory"
+    out = []
+    for r in regimens:
+        comps = set((regimen_specs.get(r) or {}).get("components", []))
+        if cd38_failed and comps & set(CLASS_AGENTS["anti-CD38"]):
+            continue
+        out.append(r)
+    return out
 
 
 def switch_advice(state: ClinicalState, eff: dict[str, str] | set[str], from_class: str) -> str:
@@ -45,7 +59,7 @@ def switch_advice(state: ClinicalState, eff: dict[str, str] | set[str], from_cla
         return (f"{from_class}-refractory, and {', '.join(refr)}-refractory as well: choose among new classes "
                 "(see the options for this patient: trial, anti-CD38 or T-cell redirecting therapy where open)")
     return (f"{from_class}-refractory: switch to a {CLASS_WORDS[to]} the disease is not refractory to "
-            f"({', '.join(ok)}) with {_antibody(state, eff)}")
+            f"({', '.join(ok)}){_antibody(state, eff)}")
 
 
 def fitted_note(note: str, state: ClinicalState, eff: dict[str, str] | set[str]) -> str:

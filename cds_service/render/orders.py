@@ -16,11 +16,12 @@ from cds_service.config import Settings
 from cds_service.knowledge.loader import Knowledge
 from cds_service.record.model import DraftOrder, PatientRecord
 from cds_service.render.cards import make_card
-from cds_service.render.advice import len_maintenance_pitfall
+from cds_service.render.advice import fitting_regimens, len_maintenance_pitfall
 from cds_service.render.patient_view import fill, names, say, source_label
 from cds_service.render.suggestions import (
     add_suggestions,
     delete_suggestion,
+    regimen_name,
     replace_suggestions,
     route_suggestion,
     supportive_codes,
@@ -43,15 +44,18 @@ def override_reasons(rules: Rules, codes: list[str]) -> list[dict[str, str]]:
 
 
 def _suggestions(f: Finding, rules: Rules, spec: dict[str, Any], patient_id: str | None,
-                 all_drafts: list[DraftOrder], codes: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+                 all_drafts: list[DraftOrder], codes: dict[str, dict[str, str]],
+                 state: ClinicalState | None = None) -> list[dict[str, Any]]:
     if f.replace_with:
         # the whole drafted regimen is replaced: every drafted order, not only the flagged one
-        out = replace_suggestions(rules, all_drafts, f.replace_with, patient_id)
+        regimens = fitting_regimens(f.replace_with, state, rules.regimens) if state is not None else f.replace_with
+        out = replace_suggestions(rules, all_drafts, regimens, patient_id)
         return out or [delete_suggestion(f.drafts, "Remove the draft")]
     if f.code == "venetoclax-without-t11-14":
         return [delete_suggestion(f.drafts, "Remove the venetoclax draft")]
     if f.add_from:
-        return add_suggestions(rules, all_drafts, f.add_from, patient_id)
+        regimens = fitting_regimens(f.add_from, state, rules.regimens) if state is not None else f.add_from
+        return add_suggestions(rules, all_drafts, regimens, patient_id)
     if f.supportive:
         return supportive_suggestions(rules, f.drafts, f.supportive, patient_id, why=f.code, codes=codes)
     if f.route_change and f.drafts:
@@ -67,6 +71,9 @@ def _fitted_params(f: Finding, state: ClinicalState | None, rules: Rules) -> dic
         return params
     eff = effective_refractory(state, rules)
     alternatives = say(rules, str(params.get("alternatives", "")))
+    regimens = fitting_regimens(f.replace_with or f.add_from, state, rules.regimens)
+    if f.replace_with or f.add_from:
+        alternatives = ", ".join(regimen_name(rules, r) for r in regimens) or "see the next-line options card"
     if f.code == "refractory-agent-ordered" and params.get("pitfall") and "lenalidomide" in f.agents \
             and state.progressed_on_len_maintenance:
         params["pitfall"] = len_maintenance_pitfall(state, eff, "")
@@ -95,7 +102,7 @@ def finding_card(f: Finding, rules: Rules, patient_id: str | None = None,
         indicator=spec.get("indicator", "warning"),
         detail=fit([(0, detail)]) if detail else None, sources=sources,
         source_label=src["label"], source_url=src.get("url"),
-        suggestions=_suggestions(f, rules, spec, patient_id, all_drafts or f.drafts, codes or {}) or None,
+        suggestions=_suggestions(f, rules, spec, patient_id, all_drafts or f.drafts, codes or {}, state) or None,
         selection_behavior="at-most-one",
         override_reasons=override_reasons(rules, spec.get("overrideReasons", [])) or None, links=links or None,
         extra={"code": f.code, "agents": list(f.agents), "orders": list(f.orders)},

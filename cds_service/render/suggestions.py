@@ -135,7 +135,7 @@ def regimen_name(rules: Rules, regimen: str) -> str:
     if not name or name.lower() == regimen.lower():
         return regimen
     if name.lower().startswith(regimen.lower()):
-        return regimen
+        return name
     return f"{regimen} ({name})"
 
 
