@@ -93,7 +93,8 @@ def make_card(
     if extra:
         ext.update(extra)
     # a search-results page is never the card's source link: only a URL that opens the work
-    first_url = source_url or next((s.get("url") for s in sources if opens_work(s.get("url"))), None)
+    # (a label given without a URL stays unlinked: never a label over another work's link)
+    first_url = source_url if source_label else next((s.get("url") for s in sources if opens_work(s.get("url"))), None)
     source: dict[str, Any] = {"label": source_label or SOURCE_LABEL}
     if first_url and opens_work(first_url):
         source["url"] = first_url

@@ -15,8 +15,8 @@ from cds_service.clinical.orders import Finding, check_orders
 from cds_service.config import Settings
 from cds_service.knowledge.loader import Knowledge
 from cds_service.record.model import DraftOrder, PatientRecord
-from cds_service.render.cards import make_card
 from cds_service.render.advice import fitting_regimens, len_maintenance_pitfall
+from cds_service.render.cards import make_card
 from cds_service.render.patient_view import fill, names, say, source_label
 from cds_service.render.suggestions import (
     add_suggestions,
@@ -86,6 +86,27 @@ def _fitted_params(f: Finding, state: ClinicalState | None, rules: Rules) -> dic
     return params
 
 
+def _not_one_click(f: Finding, rules: Rules, state: ClinicalState | None, suggestions: list[dict[str, Any]]) -> str:
+    """Name the alternatives the card cannot draft in one click (a drug without a verified code)."""
+    regimens = f.replace_with or f.add_from
+    if state is not None:
+        regimens = fitting_regimens(regimens, state, rules.regimens)
+    offered = {lab.split(" ")[2].rstrip(":") for lab in (s["label"] for s in suggestions)
+               if lab.startswith(("Replace with ", "Make it "))}
+    missing = []
+    for r in regimens:
+        if r in offered or (rules.regimens.get(r) or {}).get("orderable") is False:
+            continue
+        uncoded = [a for a in (rules.regimens.get(r) or {}).get("components", [])
+                   if not (rules.agents.get(a) or {}).get("ingredient")]
+        if uncoded:
+            missing.append(f"{r} ({', '.join(a.replace('-', ' ') for a in uncoded)})")
+    if not missing:
+        return ""
+    return ("Order by hand: " + "; ".join(missing)
+            + " — no verified RxNorm code here for that drug, so no one-click order is offered.")
+
+
 def finding_card(f: Finding, rules: Rules, patient_id: str | None = None,
                  all_drafts: list[DraftOrder] | None = None, state: ClinicalState | None = None,
                  codes: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
@@ -95,6 +116,10 @@ def finding_card(f: Finding, rules: Rules, patient_id: str | None = None,
              for s in sources[:3] if opens_work(s.get("url"))]
     params = _fitted_params(f, state, rules)
     detail = say(rules, fill(spec.get("detail", ""), params)).strip()
+    suggestions = _suggestions(f, rules, spec, patient_id, all_drafts or f.drafts, codes or {}, state)
+    manual = _not_one_click(f, rules, state, suggestions)
+    if manual:
+        detail += f"\n\n_{manual}_"
     src = card_source(sources, "Relapsed myeloma guidance", names(rules))
     return make_card(
         kind="finding", rule_id=f"order/{f.code}", knowledge_version=rules.version,
@@ -102,7 +127,7 @@ def finding_card(f: Finding, rules: Rules, patient_id: str | None = None,
         indicator=spec.get("indicator", "warning"),
         detail=fit([(0, detail)]) if detail else None, sources=sources,
         source_label=src["label"], source_url=src.get("url"),
-        suggestions=_suggestions(f, rules, spec, patient_id, all_drafts or f.drafts, codes or {}, state) or None,
+        suggestions=suggestions or None,
         selection_behavior="at-most-one",
         override_reasons=override_reasons(rules, spec.get("overrideReasons", [])) or None, links=links or None,
         extra={"code": f.code, "agents": list(f.agents), "orders": list(f.orders)},

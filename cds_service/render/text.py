@@ -222,6 +222,8 @@ def paragraphs(text: str) -> str:
         if starts_block and prev.strip() and not _LIST_ITEM.match(prev) and not prev.startswith("  ") \
                 and not prev.endswith("  ") and not prev.startswith("|"):
             out.append("")
+        elif prev.startswith("**") and prev.rstrip().endswith(".") and line[:1].isupper() and not starts_block:
+            out.append("")  # a bold-led paragraph ends with its sentence: what follows is a new one
         out.append(line)
     return "\n".join(out)
 
