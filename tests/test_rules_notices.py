@@ -122,7 +122,8 @@ def test_insufficient_data_lists_what_is_missing():
     assert "treatment history" in c["detail"]
     assert codes(s)[0] == "insufficient-data"
     assert own_cards(s) == []  # said on the options card, which is about what is missing
-    assert "treatment history" in patient_view_cards(s, K, settings())[0]["detail"]
+    assert "Treatment history insufficient" in patient_view_cards(s, K, settings())[0]["detail"]
+    assert "treatment history" in state_card(s, K)["detail"]  # the missing data is listed once, there
 
 
 def test_no_notices_for_non_myeloma():

@@ -215,7 +215,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
         said.extend(notes)
         if notes:
             blocks.append((3, "\n".join(f"- {clip(n, 200)}" for n in notes)))
-    if texts.get("footer"):
+    if texts.get("footer") and decision.options:
         blocks.append((0, f"_{say(rules, texts['footer'])}_"))
     src_ids = list(spec.get("sources") or []) + list(decision.source_ids)
     for cid in decision.conflicts:

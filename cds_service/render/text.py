@@ -248,7 +248,7 @@ def fit(blocks: list[tuple[int, str]], limit: int = MAX_DETAIL) -> str:
         items.pop(worst)
         text = "\n\n".join(b for _, b in items)
     if len(text) > limit:
-        cut = text[: limit - 1].rsplit("\n", 1)[0]
+        cut = text[: limit - 3].rsplit("\n", 1)[0]
         text = cut.rstrip() + "\n\n…"
     return text
 
