@@ -12,6 +12,7 @@ figures, every source and the chart references are one click away in the evidenc
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from cds_service.clinical.model import ClinicalState
@@ -126,7 +127,7 @@ def _avoid_lines(decision: OptionsDecision, limit: int = 8) -> list[str]:
     for reason, regs in groups.items():
         shown = regs[:limit]
         more = f" and {len(regs) - limit} more" if len(regs) > limit else ""
-        shown_reason = reason if reason.endswith("-refractory") else reason.replace("-", " ")
+        shown_reason = reason if reason.endswith("-refractory") else re.sub(r"\basct\b", "ASCT", reason.replace("-", " "))
         out.append(f"- {shown_reason}: {', '.join(_display(r) for r in shown)}{more}")
     return out
 
