@@ -144,10 +144,12 @@ def view_key(state: Any, settings: Settings, link: dict[str, Any] | None) -> tup
 
 def patient_view(state: Any, knowledge: Knowledge, settings: Settings,
                  link: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """State card, options card and notices (the evidence link on the options card)."""
+    """State card, options card and notices (the evidence link on the options card, else the state card)."""
     cards = [state_card(state, knowledge), *patient_view_cards(state, knowledge, settings)]
-    for card in cards:
-        if link and card.get("extension", {}).get("org.mmcds.card", {}).get("kind") == "options":
+    kinds = [card.get("extension", {}).get("org.mmcds.card", {}).get("kind") for card in cards]
+    target = "options" if "options" in kinds else "state"  # on therapy: no options card, link the history
+    for card, kind in zip(cards, kinds, strict=True):
+        if link and kind == target:
             card.setdefault("links", []).append(dict(link))
     return cards
 

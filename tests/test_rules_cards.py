@@ -64,14 +64,14 @@ def test_patient_view_has_exactly_one_options_card_and_valid_notices(validator):
     check_cards(cards, validator)
     opts = cards[0]
     assert "Avoid" in opts["detail"] and "DRd" in opts["detail"] and "lenalidomide-refractory" in opts["detail"]
-    assert "Seeds disagree" in opts["detail"]
+    assert "Where sources disagree" in opts["detail"]
     assert opts["summary"].startswith("First relapse, len-refractory: preferred VDT-PACE")
 
 
 def test_options_card_marks_beyond_the_seeds_and_tcr_prognosis(validator):
     cards = patient_view_cards(state(lines=4, refractory=("lenalidomide", "bortezomib", "daratumumab")), K, settings())
     check_cards(cards, validator)
-    assert "beyond the seeds" in cards[0]["detail"] and "5.6 months" in cards[0]["detail"]
+    assert "not graded in EHA–ESMO 2021" in cards[0]["detail"] and "5.6 months" in cards[0]["detail"]
     opts = cards[0]["extension"]["org.mmcds.card"]["options"]
     assert any(o.get("beyondSeeds") for o in opts if o["regimen"] == "teclistamab")
 

@@ -1,4 +1,8 @@
-"""decide_notices and the notice cards: one test per CONTRACT notice code."""
+"""decide_notices and the notice texts: one test per CONTRACT notice code; where each notice goes.
+
+Each notice's wording is checked on the card it would make (`notice_card`); whether it is shown as
+a card of its own or as a line of the options / history card is tested separately (card economy).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from rules_builders import knowledge, settings, state
 
 from cds_service.clinical.model import Cytogenetics, TransplantState
 from cds_service.clinical.notices import decide_notices
-from cds_service.render.patient_view import patient_view_cards
+from cds_service.clinical.options import rules_for
+from cds_service.render.patient_view import notice_card, patient_view_cards
+from cds_service.render.state_card import state_card
 
 K = knowledge()
 
@@ -18,8 +24,18 @@ def codes(s):
 
 
 def cards_by_code(s):
-    return {c["extension"]["org.mmcds.card"]["code"]: c for c in patient_view_cards(s, K, settings())
-            if c["extension"]["org.mmcds.card"]["kind"] == "notice"}
+    """Every decided notice rendered as the card it would make (its text, indicator, sources)."""
+    return {n.code: notice_card(n, rules_for(K)) for n in decide_notices(s, K)}
+
+
+def own_cards(s):
+    return [c["extension"]["org.mmcds.card"]["code"] for c in patient_view_cards(s, K, settings())
+            if c["extension"]["org.mmcds.card"]["kind"] == "notice"]
+
+
+def all_text(s):
+    cards = [state_card(s, K), *patient_view_cards(s, K, settings())]
+    return "\n".join(c["summary"] + "\n" + c.get("detail", "") for c in cards)
 
 
 def test_high_risk_cytogenetics_names_the_findings():
@@ -49,12 +65,16 @@ def test_short_response_shows_the_months():
 def test_plasma_cell_leukemia_is_critical_and_names_vdt_pace():
     c = cards_by_code(state(lines=1, plasma_cell_leukemia=True))["plasma-cell-leukemia"]
     assert c["indicator"] == "critical" and "VDT-PACE" in c["summary"]
+    opts = patient_view_cards(state(lines=1, plasma_cell_leukemia=True), K, settings())[0]
+    assert opts["indicator"] == "critical" and "Plasma cell leukaemia" in opts["detail"]
 
 
 def test_extramedullary_disease():
     c = cards_by_code(state(lines=1, extramedullary=True))
     assert "extramedullary-disease" in c
     assert "Plasma cell leukaemia / extramedullary" in c["restage-at-relapse"]["detail"]
+    assert "Extramedullary disease" in all_text(state(lines=1, extramedullary=True))  # a line, not a card
+    assert "extramedullary-disease" not in own_cards(state(lines=1, extramedullary=True))
 
 
 def test_salvage_asct_candidate_never_transplanted():
@@ -69,13 +89,13 @@ def test_salvage_asct_discuss_shows_months_and_both_thresholds():
                         maintenance_after_asct=True, salvage_asct="discuss")
     c = cards_by_code(state(lines=1, exposed=("lenalidomide",), transplant=t))["salvage-asct-discuss"]
     assert "26 months" in c["summary"]
-    assert "≥ 18 months" in c["detail"] and "36 months" in c["detail"] and "2021-01-01" in c["detail"]
+    assert "18 months" in c["detail"] and "36 months" in c["detail"] and "2021-01-01" in c["detail"]
 
 
 def test_salvage_asct_not_recommended():
     t = TransplantState(prior_asct=True, months_asct_to_progression=12, salvage_asct="not-recommended")
     c = cards_by_code(state(lines=1, exposed=("lenalidomide",), transplant=t))["salvage-asct-not-recommended"]
-    assert "12 months" in c["summary"] and "median OS only 6 months" in c["detail"]
+    assert "12 months" in c["summary"] and "about 6 months" in c["detail"]
 
 
 def test_salvage_asct_computed_from_thresholds_when_state_left_it_empty():
@@ -106,6 +126,9 @@ def test_insufficient_data_lists_what_is_missing():
     c = cards_by_code(s)["insufficient-data"]
     assert "treatment history" in c["detail"]
     assert codes(s)[0] == "insufficient-data"
+    assert own_cards(s) == []  # said on the options card, which is about what is missing
+    assert "Treatment history insufficient" in patient_view_cards(s, K, settings())[0]["detail"]
+    assert "treatment history" in state_card(s, K)["detail"]  # the missing data is listed once, there
 
 
 def test_no_notices_for_non_myeloma():

@@ -141,6 +141,40 @@ def test_sandbox_screenshot(live, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
 
 
+CARD_SCREENSHOT_FIXTURES = [
+    "patients/p04-b-len-maint-statusreason-del17p",  # first relapse on maintenance, high-risk FISH
+    "patients/p34-b-len-maintenance-holiday",  # salvage ASCT to discuss: a notice card of its own
+    "patients/p49-e-after-isakd-and-teclistamab",  # triple-class refractory, after a bispecific
+    "patients/p20-pcl-asct-12mo-short",  # plasma cell leukaemia: a line of the options card, critical
+    "patients/p04-b-len-maint-statusreason-del17p.o1-drd-len-refractory.order-select",  # replacements
+    "patients/p01-a-vrd-fixed-mcode.o1-dkd-no-zoster.order-select",  # coded supportive suggestion
+]
+
+
+@pytest.mark.parametrize("key", CARD_SCREENSHOT_FIXTURES)
+def test_card_screenshots_for_review(live, client, tmp_path, key):
+    """Screenshots of the rendered cards of several fixtures, kept in test-artifacts/ to look at.
+
+    The page must show exactly the service's cards for that fixture, none of them with an internal
+    source id or chart reference in its text (the same reading as tests/test_render_economy.py)."""
+    from tests.test_render_economy import text_problems
+
+    base, _ = live
+    fx = sandbox.find_fixture(key)
+    assert fx is not None, key
+    expected = client.post(f"/cds-services/{fx.service_id}", json=fx.request).get_json()["cards"]
+    assert expected and all(not text_problems(c) for c in expected), [text_problems(c) for c in expected]
+    url = f"{base}/sandbox?fixture={key}&details=open"
+    page = parse(chromium(url, tmp_path / "dom", "--virtual-time-budget=5000", "--dump-dom"))
+    assert [c["summary"].strip() for c in page.cards] == [c["summary"] for c in expected]
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = ARTIFACTS / f"cards-{key.split('/')[-1]}.png"
+    target.unlink(missing_ok=True)
+    chromium(url, tmp_path / "shot", "--virtual-time-budget=5000", f"--screenshot={target}", "--window-size=1280,4200")
+    data = target.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
 def test_evidence_preview_screenshot(live, tmp_path):
     base, _ = live
     ARTIFACTS.mkdir(exist_ok=True)

@@ -112,7 +112,8 @@ def test_full_launch_shows_the_evidence_view(client, app, caplog, capfd):
     for avoid in ext["avoid"]:
         assert f"<b>{avoid['regimen']}</b>" in html
     assert ext["setting"] in html
-    assert "pubmed.ncbi.nlm.nih.gov" in html
+    # sources link the work itself (DOI); a search-results page is never a link
+    assert 'href="https://doi.org/' in html and 'href="https://pubmed.ncbi.nlm.nih.gov/?term=' not in html
     assert "Trials, figures and reasoning" in html
 
 

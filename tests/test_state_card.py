@@ -103,11 +103,12 @@ def test_tcr_card_summary_detail_and_contract():
     assert "progression on 2019-12-20" in detail
     assert "lenalidomide maintenance" in detail
     assert "documented negative: t(11;14)" in detail
-    assert "Seed 002" in detail and "seed 003" in detail
-    assert "MedicationStatement/" in detail
-    # sources: IMWG definitions as PubMed searches, seeds by file name, never DOIs
+    # clinician text: no internal source ids, chart references only in the evidence view
+    assert "seed" not in detail.lower() and "MedicationStatement/" not in detail
+    # sources: a link that opens the work (never a search page); seeds stay machine-readable in the extension
     urls = [x["url"] for x in ext["sources"] if x["url"]]
-    assert urls and all(u.startswith("https://pubmed.ncbi.nlm.nih.gov/?term=") for u in urls)
+    assert urls and all(u.startswith("https://doi.org/") for u in urls)
+    assert card["source"]["url"].startswith("https://doi.org/")
     assert {x["seed"] for x in ext["sources"]} >= {"002_49145e8a5446c5dd.txt", "003_b26e4a5f368c32be.txt"}
     assert card["indicator"] == "warning"
 
@@ -168,5 +169,5 @@ def test_len_recent_exposure_is_said_in_summary_and_detail():
     st = derive_state(record(meds, progressions=[prog("2021-05-01")]), AS_OF)
     card = state_card(st, KNOWLEDGE)
     assert "len stopped < 6 months before progression" in card["summary"]
-    assert "seed 003" in card["detail"] and "60 days – 6 months" in card["detail"]
+    assert "EHA–ESMO 2021" in card["detail"] and "60 days – 6 months" in card["detail"]
     assert card["extension"][EXTENSION_KEY]["state"]["agents"] == {"lenalidomide": "exposed"}

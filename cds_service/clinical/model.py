@@ -114,6 +114,7 @@ class Cytogenetics:
     # what the definition could not use or did not count, in words for the card ("t(4;14) without
     # 1q gain or del(1p32): not high risk", "del(17p) clone size not reported")
     risk_notes: list[str] = field(default_factory=list)
+    last_tested: date | None = None  # date of the latest FISH result (restaging at relapse)
 
     def to_contract(self) -> dict[str, Any]:
         return {"tested": self.tested, "highRisk": self.high_risk, "findings": list(self.findings),

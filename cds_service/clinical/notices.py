@@ -1,7 +1,11 @@
 """Decide the patient-view notices (CONTRACT notice codes) from the clinical state.
 
 Pure decision code: returns `Notice` objects with the parameters the card texts need
-(`cards/notices.yaml` holds indicator, templates and sources).
+(`cards/notices.yaml` holds indicator, templates and sources) and where each belongs. A notice
+becomes a card of its own only when it changes what to do now (`own_card`): salvage ASCT at a
+first relapse before the next line starts, restaging while no relapse FISH is on file and no line
+has started. Every other notice is one line in the card it belongs to (`home`: the options card,
+or the treatment-history card), so a chart opens with few cards.
 """
 
 from __future__ import annotations
@@ -24,10 +28,35 @@ SETTING_LABELS = {
 }
 
 
+FIRST_RELAPSE = frozenset({"first-relapse-len-sensitive", "first-relapse-len-refractory", "first-relapse-after-anti-cd38"})
+# a FISH done this many days before the recorded progression still counts as restaging for it
+RELAPSE_FISH_WINDOW_DAYS = 45
+
+
 @dataclass
 class Notice:
     code: str
     params: dict[str, Any] = field(default_factory=dict)
+    own_card: bool = False  # changes what to do now: a card of its own
+    home: str = "options"  # otherwise one line in this card: "options" or "state"
+
+
+def awaiting_next_line(state: ClinicalState) -> bool:
+    """Relapsed and no line started since the last progression (the decision is still open)."""
+    if not state.relapsed or state.on_therapy:
+        return False
+    last = state.lines[-1] if state.lines else None
+    if last is not None and last.start is not None and state.last_progression is not None:
+        return last.start < state.last_progression  # a line started on/after it is the next line
+    return True
+
+
+def relapse_fish_on_file(state: ClinicalState) -> bool:
+    """A FISH result dated at (or shortly before) the last progression: restaging was done."""
+    tested = state.cytogenetics.last_tested
+    if tested is None or state.last_progression is None:
+        return False
+    return (state.last_progression - tested).days <= RELAPSE_FISH_WINDOW_DAYS
 
 
 def _date(d: Any) -> str:
@@ -52,7 +81,7 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
 
     if setting == "insufficient-data":
         missing = ", ".join(state.missing) if state.missing else "lines of therapy with dates and how each ended"
-        out.append(Notice("insufficient-data", {"missing": missing}))
+        out.append(Notice("insufficient-data", {"missing": missing}))  # the options card says it
     if state.plasma_cell_leukemia:
         out.append(Notice("plasma-cell-leukemia", {"dated": ""}))
     if state.extramedullary:
@@ -68,12 +97,14 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
     if relapse:
         salvage = salvage_asct_status(state, rules)
         if salvage:
-            out.append(Notice(f"salvage-asct-{salvage}", _salvage_params(state, salvage, rules)))
+            decision_open = setting in FIRST_RELAPSE and awaiting_next_line(state)
+            out.append(Notice(f"salvage-asct-{salvage}", _salvage_params(state, salvage, rules),
+                              own_card=decision_open and salvage in ("candidate", "discuss"), home="state"))
     if setting in ("later-relapse", "triple-class-refractory"):
         prognosis = ""
         if setting == "triple-class-refractory":
-            prognosis = ("Triple-class refractory disease has a median OS of only **5.6 months** (003); "
-                         "CAR-T or clinical trial enrolment is critical (000).")
+            prognosis = ("Triple-class refractory disease has a median overall survival of about 5.6 months "
+                         "(EHA–ESMO 2021): CAR-T or trial enrolment matters.")
         out.append(Notice("clinical-trial", {"setting_label": SETTING_LABELS[setting], "prognosis": prognosis}))
     if relapse:
         extra = ""
@@ -85,7 +116,10 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
         else:
             fish_advice = ("bone marrow with FISH for high-risk abnormalities (del(17p), t(4;14), t(14;16), 1q) — "
                            "none is on record yet")
-        out.append(Notice("restage-at-relapse", {"progression": prog, "extra": extra, "fish_advice": fish_advice}))
+        restage_open = awaiting_next_line(state) and not relapse_fish_on_file(state)
+        if restage_open:
+            out.append(Notice("restage-at-relapse", {"progression": prog, "extra": extra, "fish_advice": fish_advice},
+                              own_card=True))
     return out
 
 
@@ -103,8 +137,8 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
                   f"age {state.age if state.age is not None else 'unknown'}).")
     elif not t.prior_asct:
         why = "never transplanted, transplant-eligible"
-        reason = ("No prior ASCT is recorded and the patient is transplant-eligible: 003 — salvage ASCT should be "
-                  "systematically considered in patients who never received a transplant; 002 agrees.")
+        reason = ("No prior ASCT is recorded and the patient is transplant-eligible: an ASCT should be "
+                  "considered at relapse in patients never transplanted (EHA–ESMO 2021).")
     elif months is None:
         why = "months from ASCT to progression unknown"
         reason = "A prior ASCT is recorded but the time from ASCT to progression cannot be computed from the record."
@@ -112,11 +146,11 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
         why = f"{_fmt_months(months)} months from ASCT to progression" + (
             f" (< {sal.get('seed002MinMonths', 18)})" if salvage == "not-recommended" else "")
         when = f" (ASCT {_date(t.asct_date)})" if t.asct_date else ""
-        reason = (f"First ASCT{when}; progression **{_fmt_months(months)} months** later. "
-                  f"Thresholds: 002 ≥ {sal.get('seed002MinMonths', 18)} months; 003 ≥ "
-                  f"{sal.get('seed003MinMonthsWithMaintenance', 36)} months "
-                  f"({sal.get('seed003MinMonthsWithoutMaintenance', 24)} without maintenance){maint}.")
-    return {"months": _fmt_months(months), "why": why, "reason": reason, "maintenance": maint}
+        reason = f"First ASCT{when}; progression **{_fmt_months(months)} months** later{maint}."
+    threshold = (sal.get("seed003MinMonthsWithoutMaintenance", 24) if t.maintenance_after_asct is False
+                 else sal.get("seed003MinMonthsWithMaintenance", 36))
+    return {"months": _fmt_months(months), "why": why, "reason": reason, "maintenance": maint,
+            "threshold": threshold}
 
 
 def _high_risk_params(cyto: Any) -> dict[str, Any]:

@@ -99,6 +99,7 @@ def cytogenetics(findings: list[CytoFinding], b2m: list[LabValue] | None = None,
         out.sources.extend(f.source for f in fs if f.present == pos)
         if pos:
             positive[ab] = sorted((f for f in fs if f.present), key=lambda f: f.date or date.min)
+    out.last_tested = max((f.date for fs in by.values() for f in fs if isinstance(f.date, date)), default=None)
     if "t(11;14)" in by:
         out.t11_14 = "t(11;14)" in out.findings
     _high_risk(out, positive, by)

@@ -10,8 +10,10 @@ import os
 import threading
 from typing import Any
 
+from cds_service.render.text import opens_work
+
 EXTENSION_KEY = "org.mmcds.card"
-SOURCE_LABEL = "MM-CDS (RRMM next-line knowledge base)"
+SOURCE_LABEL = "Relapsed myeloma guidance"
 MAX_SUMMARY = 139
 
 
@@ -90,9 +92,11 @@ def make_card(
     }
     if extra:
         ext.update(extra)
-    first_url = source_url or next((s.get("url") for s in sources if s.get("url")), None)
+    # a search-results page is never the card's source link: only a URL that opens the work
+    # (a label given without a URL stays unlinked: never a label over another work's link)
+    first_url = source_url if source_label else next((s.get("url") for s in sources if opens_work(s.get("url"))), None)
     source: dict[str, Any] = {"label": source_label or SOURCE_LABEL}
-    if first_url:
+    if first_url and opens_work(first_url):
         source["url"] = first_url
     card: dict[str, Any] = {
         "uuid": new_uuid(),

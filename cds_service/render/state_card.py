@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import quote_plus
 
 from cds_service.clinical.model import CLASS_AGENTS, ClinicalState
 from cds_service.knowledge.loader import Knowledge
 from cds_service.render.cards import make_card
+from cds_service.render.text import clinician_text, clip, fit, strip_chart_refs, unique
 
 RULE_ID = "state.treatment-history"
 SEED_002 = "002_49145e8a5446c5dd.txt"
@@ -28,20 +28,20 @@ RAJKUMAR_2015 = (
 )
 
 
-def _pubmed(term: str) -> str:
-    return "https://pubmed.ncbi.nlm.nih.gov/?term=" + quote_plus(term)
-
-
 SOURCES: list[dict[str, Any]] = [
     {
         "seed": None,
         "citation": RAJKUMAR_2011,
-        "url": _pubmed("Rajkumar Consensus recommendations uniform reporting clinical trials Blood 2011 117 4691"),
+        # DOI as printed with this citation in a public myeloma response-criteria document
+        # (search tool find_string "blood-2010-10-299487", 2026-12-06)
+        "url": "https://doi.org/10.1182/blood-2010-10-299487",
+        "label": "IMWG consensus — Rajkumar et al., Blood 2011",
     },
     {
         "seed": None,
         "citation": RAJKUMAR_2015,
-        "url": _pubmed("Rajkumar Richardson San Miguel number of prior lines of therapy multiple myeloma Blood 2015"),
+        "url": None,  # no identifier seen for it: named, not linked
+        "label": "Lines of therapy — Rajkumar et al., Blood 2015",
     },
     {
         "seed": SEED_002,
@@ -50,7 +50,7 @@ SOURCES: list[dict[str, Any]] = [
     },
     {
         "seed": SEED_003,
-        "citation": "European guideline for relapsed myeloma: lenalidomide 6-month window, salvage ASCT (36/24 months) [2A].",
+        "citation": "EHA–ESMO 2021 guideline for relapsed myeloma: lenalidomide 6-month window, salvage ASCT (36/24 months) [2A].",
         "url": None,
     },
 ]
@@ -211,7 +211,7 @@ def _tcr_section(state: ClinicalState) -> list[str]:
         line = f"line {h.line}" if h.line else "no line"
         prog = f"; progression {_d(h.progression_date)}" if h.progression_date else ""
         out.append(f"- {h.kind} {name} ({h.target}), {when}, {line}: {outcome_txt.get(h.outcome, h.outcome)}{prog}"
-                   + (f" _(chart: {', '.join(h.sources[:3])})_" if h.sources else ""))
+                   )
     return out
 
 
@@ -219,9 +219,12 @@ def _agents_section(state: ClinicalState) -> list[str]:
     if not state.agents:
         return ["_No anti-myeloma agent received._"]
     out = []
-    for a, ev in sorted(state.agents.items(), key=lambda kv: (kv[1].status != "refractory", kv[0])):
-        refs = ", ".join(ev.sources[:4]) + (" …" if len(ev.sources) > 4 else "")
-        out.append(f"- **{a}: {ev.status}** — {ev.reason}" + (f" _(chart: {refs})_" if refs else ""))
+    refractory = [(a, ev) for a, ev in sorted(state.agents.items()) if ev.status == "refractory"]
+    for a, ev in refractory:
+        out.append(f"- **{a}: refractory** — {clip(strip_chart_refs(ev.reason or ''), 220)}")
+    exposed = sorted(a for a, ev in state.agents.items() if ev.status != "refractory")
+    if exposed:
+        out.append(f"- Exposed, not refractory: {', '.join(exposed)}")
     return out
 
 
@@ -235,38 +238,28 @@ def _classes_section(state: ClinicalState) -> list[str]:
         flags.append("triple-class refractory")
     if state.penta_refractory:
         flags.append("penta-refractory")
-    out = [f"- Classes: {cls}", f"- {'; '.join(flags)}"]
+    targets = [f"{t} {v}" for t, v in (getattr(state, "targets", None) or {}).items() if v != "naive"]
+    out = [f"- Classes: {cls}; {'; '.join(flags)}" + (f"; targets: {', '.join(targets)}" if targets else "")]
     plm = state.progressed_on_len_maintenance
-    out.append(
-        "- Progression on lenalidomide maintenance: "
-        + ("yes" if plm else "no" if plm is False else "cannot be determined")
-    )
+    if plm:
+        out.append("- Progressed on lenalidomide maintenance")
+    elif plm is None and "lenalidomide" in state.agents:
+        out.append("- Progression on lenalidomide maintenance: cannot be determined")
     if state.len_recent_exposure:
-        out.append(
-            "- Lenalidomide stopped 60 days – 6 months before the last progression: exposed by IMWG, but "
-            "choose as for lenalidomide-refractory disease (seed 003)."
-        )
+        out.append("- Lenalidomide stopped 60 days – 6 months before the last progression: exposed by IMWG, but "
+                   "chosen for as lenalidomide-refractory (EHA–ESMO 2021).")
     if state.frontline_anti_cd38:
-        out.append(f"- Frontline anti-CD38 regimen: {state.frontline_anti_cd38}")
-    if state.last_response_months is not None:
-        out.append(
-            f"- Last response: {state.last_response_months:g} months"
-            + (" — short (< 18 months: treat as high-risk, seed 002)" if state.short_response else "")
-        )
+        out.append(f"- Frontline anti-CD38 regimen: {state.frontline_anti_cd38.replace('-', ' ')}")
+    last = []
     if state.last_progression:
-        out.append(f"- Last progression: {_d(state.last_progression)}")
+        last.append(f"last progression {_d(state.last_progression)}")
     elif not state.relapsed:
-        out.append("- No progression documented after the first line started (not relapsed)")
-    return out
-
-
-def _progression_section(state: ClinicalState) -> list[str]:
-    if not state.progression_events:
-        return []
-    out = ["", "**Progression evidence**"]
-    for e in state.progression_events[:12]:
-        detail = "; ".join(dict.fromkeys(p.strip() for p in (e.detail or "").split(";") if p.strip()))
-        out.append(f"- {_d(e.date)} {e.kind}: {_esc(detail) or 'progression'} _({e.source})_")
+        last.append("no progression documented after the first line started (not relapsed)")
+    if state.last_response_months is not None:
+        last.append(f"last response {state.last_response_months:g} months"
+                    + (" (short: < 18 months, treat as high-risk)" if state.short_response else ""))
+    if last:
+        out.append("- " + "; ".join(last)[:1].upper() + "; ".join(last)[1:])
     return out
 
 
@@ -276,42 +269,38 @@ def _cyto_section(state: ClinicalState) -> list[str]:
     definition = "[IMS/IMWG 2025](https://pubmed.ncbi.nlm.nih.gov/40489728/)"
     out: list[str] = []
     if not c.tested:
-        out.append('- FISH: not tested (risk unknown — not "standard risk")')
-    else:
-        pos = ", ".join(c.findings) or "none"
-        neg = ", ".join(c.negatives) or "none documented"
-        t1114 = {True: "present", False: "absent", None: "not tested"}[c.t11_14]
-        out.append(f"- FISH positive: {pos}; documented negative: {neg}; t(11;14) {t1114}")
+        return ['- FISH: not tested (risk unknown — not "standard risk")']
+    pos = ", ".join(c.findings) or "none"
+    neg = ", ".join(c.negatives) or "none documented"
+    t1114 = {True: "present", False: "absent", None: "not tested"}[c.t11_14]
+    dated = f" (latest {_d(c.last_tested)})" if c.last_tested else ""
+    out.append(f"- FISH{dated} positive: {pos}; documented negative: {neg}; t(11;14) {t1114}")
     if c.tp53_mutation is not None:
         out.append(f"- TP53 mutation: {'detected' if c.tp53_mutation else 'not detected'}")
     if c.high_risk:
         out.append(f"- **High risk** by {definition}: " + "; ".join(c.high_risk_reasons))
     elif c.high_risk is False:
-        out.append(f"- Not high risk by {definition} (del(17p) ≥ 20 % or TP53 mutation; t(4;14)/t(14;16)/t(14;20) "
-                   "with 1q gain or del(1p32); biallelic del(1p32) or with 1q gain; β2-microglobulin ≥ 5.5 mg/L "
-                   "with creatinine < 1.2 mg/dL)")
+        out.append(f"- Not high risk by {definition}")
     else:
         out.append(f"- High risk by {definition}: unknown (needs FISH)")
-    out.extend(f"- {_esc(n)}" for n in c.risk_notes)
+    out.extend(f"- {_esc(n)}" for n in unique(c.risk_notes))
     return out
 
 
-def _transplant_section(state: ClinicalState) -> list[str]:
+def _transplant_section(state: ClinicalState, salvage_line: str | None) -> list[str]:
     t = state.transplant
     out = []
     if t.prior_asct:
         maint = {True: "yes", False: "no", None: "unknown"}[t.maintenance_after_asct]
-        months = "—" if t.months_asct_to_progression is None else f"{t.months_asct_to_progression}"
-        out.append(f"- Prior ASCT: {_d(t.asct_date)}; months to progression: {months}; maintenance after ASCT: {maint}")
+        months = "unknown" if t.months_asct_to_progression is None else f"{t.months_asct_to_progression}"
+        out.append(f"- Prior ASCT {_d(t.asct_date)}; {months} months to progression; maintenance after ASCT: {maint}")
     else:
         elig = {True: "yes", False: "no", None: "unknown"}[t.transplant_eligible]
         out.append(f"- No prior ASCT; transplant-eligible (age ≤ 70, not frail): {elig}")
-    out.append(
-        "- Salvage ASCT thresholds (ASCT → progression): seed 002 ≥ 18 months (< 18: do not offer); "
-        "seed 003 [2A] ≥ 36 months, ≥ 24 without maintenance"
-    )
-    sal = t.salvage_asct or "not assessed"
-    out.append(f"- Salvage ASCT: **{sal}** — {t.salvage_reason or 'no assessment'}")
+    if salvage_line:
+        out.append(f"- {salvage_line}")
+    elif t.salvage_asct:
+        out.append(f"- Salvage ASCT: **{t.salvage_asct}** — {clip(strip_chart_refs(t.salvage_reason or ''), 200)}")
     return out
 
 
@@ -319,62 +308,92 @@ def _patient_section(state: ClinicalState) -> list[str]:
     age = "unknown" if state.age is None else str(state.age)
     ecog = "not documented" if state.ecog is None else str(state.ecog)
     frail = {True: "yes", False: "no", None: "unknown"}[state.frail]
-    out = [f"- Age {age}" + (" (over 75)" if state.over_75 else "") + f"; ECOG {ecog}; frail (ECOG ≥ 2 or "
-           f"documented): {frail}"]
-    flags = [
-        n
-        for n, v in (
-            ("plasma cell leukemia", state.plasma_cell_leukemia),
-            ("extramedullary disease", state.extramedullary),
-            ("peripheral neuropathy", state.neuropathy),
-        )
-        if v
-    ]
-    if flags:
-        out.append("- " + ", ".join(flags))
-    return out
+    flags = [n for n, v in (("plasma cell leukaemia", state.plasma_cell_leukemia),
+                            ("extramedullary disease", state.extramedullary),
+                            ("peripheral neuropathy", state.neuropathy)) if v]
+    return [f"- Age {age}" + (" (over 75)" if state.over_75 else "") + f"; ECOG {ecog}; frail: {frail}"
+            + (f"; {', '.join(flags)}" if flags else "")]
 
 
-def detail_markdown(state: ClinicalState) -> str:
+def detail_markdown(state: ClinicalState, notes: list[str] | None = None, salvage_line: str | None = None,
+                    footer: str = "") -> str:
+    """The card detail: each fact once, chart references left to the evidence view, ≤ 2 500 chars."""
     if not state.multiple_myeloma:
         return "No multiple myeloma diagnosis was found in the record; no myeloma assessment was made."
-    parts: list[str] = [
-        f"**Lines of therapy** ({state.prior_lines}, IMWG: induction + ASCT + maintenance = one line)",
-        "",
+    uncertain = " — count uncertain (courses without a start date)" if state.line_count_uncertain else ""
+    blocks: list[tuple[int, str]] = [
+        (0, f"**Lines of therapy: {state.prior_lines}**{uncertain} (IMWG: induction + ASCT + maintenance = one line)\n\n"
+            + "\n".join(_lines_table(state))),
     ]
-    parts += _lines_table(state)
     if state.line_count_uncertain:
-        undated = "; ".join(state.undated_records[:4]) or "records without dates"
-        parts += ["", f"_Line count uncertain: not placed in any line — {_esc(undated)}._"]
-    parts += _current_section(state)
-    parts += ["", "**Agents**"] + _agents_section(state)
+        undated = "; ".join(strip_chart_refs(u) for u in state.undated_records[:4]) or "records without dates"
+        blocks.append((0, f"_Line count uncertain — not placed in any line: {_esc(clip(undated, 300))}._"))
+    current = _current_section(state)
+    if current:
+        blocks.append((0, "\n".join(current)))
+    blocks.append((0, "**Agents**\n\n" + "\n".join(_agents_section(state))))
     if state.tcr_history or any(v != "naive" for v in state.targets.values()):
-        parts += ["", "**T-cell redirecting therapy**"] + _tcr_section(state)
-    parts += ["", "**Classes and status**"] + _classes_section(state)
-    parts += _progression_section(state)
-    parts += ["", "**Cytogenetics**"] + _cyto_section(state)
-    parts += ["", "**Transplant**"] + _transplant_section(state)
-    parts += ["", "**Patient**"] + _patient_section(state)
+        blocks.append((0, "**T-cell redirecting therapy**\n\n" + "\n".join(_tcr_section(state))))
+    blocks += [
+        (1, "**Classes and status**\n\n" + "\n".join(_classes_section(state))),
+        (0, "**Cytogenetics**\n\n" + "\n".join(_cyto_section(state))),
+        (1, "**Transplant**\n\n" + "\n".join(_transplant_section(state, salvage_line))),
+        (2, "**Patient**\n\n" + "\n".join(_patient_section(state))),
+    ]
+    if notes:
+        blocks.append((0, "**Also**\n\n" + "\n".join(f"- {n}" for n in unique(notes))))
     if state.missing:
-        parts += ["", "**Missing or uncertain data**"] + [f"- {_esc(m)}" for m in state.missing]
-    if state.as_of:
-        parts += [
-            "",
-            f"_Assessed as of {_d(state.as_of)}; refractory = progression on the agent or ≤ 60 days after its last dose (IMWG)._",
-        ]
-    return "\n".join(parts)
+        missing = unique(clip(strip_chart_refs(m), 160) for m in state.missing)
+        blocks.append((1, "**Missing or uncertain data**\n\n" + "\n".join(f"- {_esc(m)}" for m in missing[:6])
+                       + (f"\n- and {len(missing) - 6} more (evidence view)" if len(missing) > 6 else "")))
+    if state.as_of or footer:
+        blocks.append((0, "_" + " ".join(x for x in (f"Assessed as of {_d(state.as_of)}." if state.as_of else "",
+                                                  footer) if x) + "_"))
+    return fit(blocks)
 
 
 def state_card(state: ClinicalState, knowledge: Knowledge) -> dict[str, Any]:
-    """The one patient-view `state` card; extension `state` is exactly CONTRACT's object."""
+    """The one patient-view `state` card; extension `state` is exactly CONTRACT's object.
+
+    Notices that do not change what to do now are lines here when they concern the history
+    (salvage ASCT verdicts) or when there is no options card (patient on therapy).
+    """
+    from cds_service.clinical.options import rules_for
+    from cds_service.clinical.setting import decide_setting
+    from cds_service.render.patient_view import names, notice_line, placed_notices
+
     indicator = "warning" if (state.triple_class_refractory or state.insufficient_data) else "info"
+    notes: list[str] = []
+    salvage_line = None
+    folded: list[str] = []
+    texts: dict[str, Any] = {}
+    rules = rules_for(knowledge)
+    if state.multiple_myeloma:
+        texts = rules.texts.get("state") or {}
+        own, _, in_state = placed_notices(state, knowledge, decide_setting(state))
+        for n in own:
+            if n.code.startswith("salvage-asct-"):
+                salvage_line = f"Salvage ASCT: **{n.code.removeprefix('salvage-asct-')}** (its own card says why)"
+        for n in in_state:
+            line = notice_line(n, rules)
+            if not line:
+                continue
+            folded.append(n.code)
+            if n.code.startswith("salvage-asct-"):
+                salvage_line = line
+            else:
+                notes.append(line)
+        notes = [clinician_text(n, names(rules)) for n in notes]
     return make_card(
         kind="state",
         rule_id=RULE_ID,
         knowledge_version=knowledge.version,
         summary=summary_text(state),
         indicator=indicator,
-        detail=detail_markdown(state),
-        sources=[dict(s) for s in SOURCES],
-        extra={"state": state.to_contract()},
+        detail=clinician_text(detail_markdown(state, notes, salvage_line, str(texts.get("footer", ""))),
+                              rules.texts.get("sourceNames") if state.multiple_myeloma else None),
+        sources=[{k: v for k, v in s.items() if k != "label"} for s in SOURCES],
+        source_label=str(texts.get("cardSource") or SOURCES[0]["label"]),
+        source_url=SOURCES[0]["url"],
+        extra={"state": state.to_contract(), **({"notices": folded} if folded else {})},
     )

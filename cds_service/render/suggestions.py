@@ -1,9 +1,14 @@
-"""CDS Hooks suggestions: delete the unsafe draft, create the alternative's MedicationRequests.
+"""CDS Hooks suggestions: a named regimen, exactly; supportive drugs; a route change.
 
 Every created resource is an R4 MedicationRequest validated with `fhir.resources.R4B` before it is
-returned (a malformed suggestion is dropped, never sent). Medications are coded with the RxNorm
-ingredient from `mappings/agents.yaml` only when the catalog names a source for the code; otherwise
-text only. No dose is ever invented: dosing is left to the prescriber/protocol.
+returned (a malformed suggestion is dropped, never sent), coded with the RxNorm ingredient from
+`mappings/agents.yaml` / `mappings/supportive.yaml` (a code is used only with its source) and with
+text. A drug without a verified code is never created: the card text names it. No dose is ever
+invented: dosing is left to the prescriber/protocol.
+
+What an EHR must support to apply them (docs/ say the same): `create` of a draft MedicationRequest
+and `delete` of a draft order by `resourceId`, all actions of one suggestion applied together;
+`update` of a draft (route change).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cds_service.clinical.options import Rules
+from cds_service.knowledge.loader import Knowledge
 from cds_service.record.model import DraftOrder
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -63,16 +69,41 @@ def _validated_template(concept_json: str, intent: str, note: str, route_text: s
     return json.dumps(valid) if valid is not None else None
 
 
+def rxnorm_ingredient(rules: Rules, agent: str) -> dict[str, Any] | None:
+    """The verified RxNorm ingredient of an anti-myeloma agent (mappings/agents.yaml), or None."""
+    ingredient = (rules.agents.get(agent) or {}).get("ingredient")
+    return ingredient if ingredient and ingredient.get("code") else None
+
+
+def supportive_codes(knowledge: Knowledge) -> dict[str, dict[str, str]]:
+    """name (lower case) -> verified RxNorm code of supportive drugs (mappings/supportive.yaml codes)."""
+    def build(k: Knowledge) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        sup = k.mappings.get("supportive") or {}
+        for cat in (sup.get("categories") or {}).values():
+            for c in cat.get("codes") or []:
+                if c.get("system") == "rxnorm" and c.get("code") and c.get("source") and c.get("display"):
+                    out.setdefault(str(c["display"]).lower(), {"code": str(c["code"]), "display": str(c["display"])})
+        return out
+    return knowledge.index("render-supportive-codes", build)
+
+
 def medication_request(
     rules: Rules, *, agent: str | None, text: str, patient_ref: str | None, intent: str = "proposal",
-    why: str = "", route_text: str | None = None,
+    why: str = "", route_text: str | None = None, code: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """One draft MedicationRequest for an agent (coded when verified) or a free-text medication."""
-    concept: dict[str, Any] = {"text": text}
-    ingredient = (rules.agents.get(agent) or {}).get("ingredient") if agent else None
-    if ingredient:
-        concept["coding"] = [{"system": RXNORM, "code": str(ingredient["code"]),
-                              "display": str(ingredient.get("display") or agent)}]
+    """One draft MedicationRequest, RxNorm-coded with text, or None when no verified code exists.
+
+    CDS clients file a created order by its code (the reference sandbox refuses one with text only),
+    so a drug without a verified code is never offered as a create; the card text names it instead.
+    """
+    if code is None and agent:
+        code = rxnorm_ingredient(rules, agent)
+    if code is None:
+        return None
+    concept: dict[str, Any] = {"text": text,
+                               "coding": [{"system": RXNORM, "code": str(code["code"]),
+                                           "display": str(code.get("display") or agent or text)}]}
     template = _validated_template(json.dumps(concept, sort_keys=True), intent,
                                    NOTE.format(why=f" ({why})" if why else ""), route_text)
     if template is None:
@@ -98,63 +129,80 @@ def _intent(drafts: list[DraftOrder]) -> str:
     return "proposal"
 
 
-def regimen_actions(rules: Rules, regimen: str, patient_ref: str | None, intent: str,
-                    skip_agents: set[str] | None = None) -> list[dict[str, Any]]:
-    reg = rules.regimens[regimen]
-    actions = []
-    for agent in reg.get("components", []):
-        if skip_agents and agent in skip_agents:
+def regimen_name(rules: Rules, regimen: str) -> str:
+    """'PVd (pomalidomide + bortezomib + dexamethasone)'; a single-agent regimen named once."""
+    name = str((rules.regimens.get(regimen) or {}).get("name") or "")
+    if not name or name.lower() == regimen.lower():
+        return regimen
+    if name.lower().startswith(regimen.lower()):
+        return name
+    return f"{regimen} ({name})"
+
+
+def _delete(d: DraftOrder) -> dict[str, Any]:
+    return {"type": "delete", "description": f"Remove draft {d.display or d.ref}", "resourceId": [d.ref]}
+
+
+def regimen_suggestion(rules: Rules, regimen: str, drafts: list[DraftOrder], patient_id: str | None,
+                       recommended: bool = False) -> dict[str, Any] | None:
+    """A suggestion that leaves exactly `regimen` drafted: create its missing drugs, delete every
+    drafted anti-myeloma order with a drug outside it, keep the drafts of its own drugs.
+
+    Creates come first: a client that applies only the first action of a suggestion (the reference
+    sandbox's one-medication order form) then shows a drug of the named regimen, never an empty
+    form. None when the regimen cannot be reached exactly (a drug without a verified code, or a
+    draft that cannot be removed because it has no id).
+    """
+    reg = rules.regimens.get(regimen) or {}
+    comps = [str(a) for a in reg.get("components", [])]
+    if not comps or reg.get("orderable") is False:
+        return None
+    wanted = set(comps)
+    keep = [d for d in drafts if set(d.agents) <= wanted]
+    drop = [d for d in drafts if not set(d.agents) <= wanted]
+    if any(not d.ref for d in drop):
+        return None
+    kept_agents = {a for d in keep for a in d.agents}
+    patient_ref = patient_reference(drafts, patient_id)
+    intent = _intent(drafts)
+    creates = []
+    for agent in comps:
+        if agent in kept_agents:
             continue
         mr = medication_request(rules, agent=agent, text=agent.replace("-", " "), patient_ref=patient_ref,
                                 intent=intent, why=f"{regimen}: {reg.get('name', regimen)}")
         if mr is None:
-            return []
-        actions.append({"type": "create", "description": f"Draft {agent} ({regimen})", "resource": mr})
-    return actions
+            return None
+        creates.append({"type": "create", "description": f"Draft {agent.replace('-', ' ')} ({regimen})", "resource": mr})
+    if not creates and not drop:
+        return None
+    missing = [a for a in comps if a not in kept_agents]
+    if drop:
+        label = f"Replace with {regimen_name(rules, regimen)}"
+    else:
+        label = f"Make it {regimen}: add {', '.join(a.replace('-', ' ') for a in missing)}"
+    return {"label": label, "isRecommended": recommended, "actions": creates + [_delete(d) for d in drop]}
 
 
 def replace_suggestions(rules: Rules, drafts: list[DraftOrder], regimens: list[str],
-                        patient_id: str | None, kept_agents: set[str] | None = None) -> list[dict[str, Any]]:
-    """One suggestion per alternative regimen: delete the draft(s), create the regimen's drugs
-    (except those already drafted in orders that stay, e.g. the dexamethasone next to it)."""
-    patient_ref = patient_reference(drafts, patient_id)
-    intent = _intent(drafts)
+                        patient_id: str | None) -> list[dict[str, Any]]:
+    """One suggestion per alternative regimen; each yields exactly the regimen it names."""
     out = []
-    for i, regimen in enumerate(regimens):
-        creates = regimen_actions(rules, regimen, patient_ref, intent, skip_agents=kept_agents)
-        if not creates:
-            continue
-        deletes = [{"type": "delete", "description": f"Remove draft {d.display or d.ref}", "resourceId": [d.ref]}
-                   for d in drafts if d.ref]
-        out.append({
-            "label": f"Replace with {regimen} ({rules.regimens[regimen].get('name', regimen)})",
-            "isRecommended": i == 0,
-            "actions": deletes + creates,
-        })
+    for regimen in regimens:
+        s = regimen_suggestion(rules, regimen, drafts, patient_id, recommended=not out)
+        if s is not None:
+            out.append(s)
     return out
 
 
 def delete_suggestion(drafts: list[DraftOrder], label: str) -> dict[str, Any]:
-    return {"label": label, "isRecommended": False,
-            "actions": [{"type": "delete", "description": f"Remove draft {d.display or d.ref}", "resourceId": [d.ref]}
-                        for d in drafts if d.ref]}
+    return {"label": label, "isRecommended": False, "actions": [_delete(d) for d in drafts if d.ref]}
 
 
 def add_suggestions(rules: Rules, drafts: list[DraftOrder], regimens: list[str],
                     patient_id: str | None) -> list[dict[str, Any]]:
-    """Doublet → triplet: create only the agents of the regimen that are not drafted yet."""
-    patient_ref = patient_reference(drafts, patient_id)
-    intent = _intent(drafts)
-    drafted = {a for d in drafts for a in d.agents}
-    out = []
-    for i, regimen in enumerate(regimens):
-        creates = regimen_actions(rules, regimen, patient_ref, intent, skip_agents=drafted)
-        if not creates:
-            continue
-        missing = [a for a in rules.regimens[regimen].get("components", []) if a not in drafted]
-        out.append({"label": f"Make it {regimen}: add {', '.join(missing)}", "isRecommended": i == 0,
-                    "actions": creates})
-    return out
+    """Doublet → triplet: the same exact-regimen suggestions (usually only additions)."""
+    return replace_suggestions(rules, drafts, regimens, patient_id)
 
 
 @functools.lru_cache(maxsize=64)
@@ -176,17 +224,18 @@ def service_request(text: str, patient_ref: str | None, why: str) -> dict[str, A
 
 
 def supportive_suggestions(rules: Rules, drafts: list[DraftOrder], items: list[dict[str, str]],
-                           patient_id: str | None, why: str) -> list[dict[str, Any]]:
+                           patient_id: str | None, why: str,
+                           codes: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
     patient_ref = patient_reference(drafts, patient_id)
     out = []
-    for i, item in enumerate(items):
+    for item in items:
         if item.get("resourceType") == "ServiceRequest":
             mr = service_request(item["text"], patient_ref, why)
         else:
             mr = medication_request(rules, agent=None, text=item["text"], patient_ref=patient_ref, intent="proposal",
-                                    why=why)
+                                    why=why, code=(codes or {}).get(item["text"].strip().lower()))
         if mr is not None:
-            out.append({"label": item["label"], "isRecommended": i == 0,
+            out.append({"label": item["label"], "isRecommended": not out,
                         "actions": [{"type": "create", "description": item["label"], "resource": mr}]})
     return out
 
@@ -215,5 +264,5 @@ def route_suggestion(rules: Rules, draft: DraftOrder, route_text: str, label: st
     if mr is None:
         return None
     return {"label": label, "isRecommended": True,
-            "actions": [{"type": "delete", "description": f"Remove IV draft {draft.ref}", "resourceId": [draft.ref]},
-                        {"type": "create", "description": f"Draft {agent or 'medication'} {route_text}", "resource": mr}]}
+            "actions": [{"type": "create", "description": f"Draft {agent or 'medication'} {route_text}", "resource": mr},
+                        {"type": "delete", "description": f"Remove IV draft {draft.ref}", "resourceId": [draft.ref]}]}

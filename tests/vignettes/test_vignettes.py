@@ -146,7 +146,9 @@ def check_patient_view(ck: Checker, exp: dict[str, Any], cards: list[dict[str, A
     tier_of = {o.get("regimen"): o.get("tier") for o in options}
     for r, tier in (exp.get("tiers") or {}).items():
         ck.check(cat, f"tier {r}={tier}", tier_of.get(r) == tier, f"{r} tier = {tier_of.get(r)}")
+    # a notice is a card of its own, or a line of the options / history card (extension `notices`)
     notices = {n.get("code") for n in _cards_of(cards, "notice")}
+    notices |= {code for kind in ("options", "state") for ext in _cards_of(cards, kind) for code in ext.get("notices", [])}
     for code in exp.get("notices_include", []):
         ck.check(cat, f"notice+{code}", code in notices, f"notices = {sorted(map(str, notices))}")
     for code in exp.get("notices_exclude", []):

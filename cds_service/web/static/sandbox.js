@@ -9,6 +9,8 @@
   var LABEL = { info: "Info", warning: "Warning", critical: "Critical" };
   var EXT = "org.mmcds.card";
   var DETAIL_OPEN_CHARS = 400; /* as cds_service/http/sandbox.py: longer details start folded */
+  /* ?details=open unfolds every card's detail (screenshots for review) */
+  var OPEN_ALL = /[?&]details=open(&|$)/.test(window.location.search);
   var current = { serviceId: config.initial.serviceId, fixture: config.initial.fixture };
   document.documentElement.classList.add("js");
 
@@ -36,7 +38,7 @@
     head.appendChild(el("h3", { "class": "card-summary", id: "sum-" + uuid }, card.summary || ""));
     art.appendChild(head);
     if (card.detail) {
-      var more = el("details", { "class": "card-more", open: String(card.detail).length <= DETAIL_OPEN_CHARS ? "" : null });
+      var more = el("details", { "class": "card-more", open: (OPEN_ALL || String(card.detail).length <= DETAIL_OPEN_CHARS) ? "" : null });
       more.appendChild(el("summary", {}, "Details"));
       var detail = el("div", { "class": "card-detail md" });
       detail.innerHTML = md.render(String(card.detail));
