@@ -90,6 +90,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store = Store(settings.database_url, background_audit=True)
     store.create_schema()
     check_secret_shared(store, settings)
+    if settings.auth_mode == "jwt" and not settings.trusted_issuers:
+        log.error("AUTH_MODE=jwt without TRUSTED_ISSUERS: every call will be refused; /readyz answers 503",
+                  extra={"auth_mode": "jwt"})
     runtime = Runtime(settings=settings, knowledge=knowledge, store=store,
                       cache=StateCache(settings.state_cache_size))
 

@@ -24,11 +24,12 @@ def _error(message: str, code: int = EXIT_USAGE) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """Settings → bind → own metrics folder → app → gunicorn (server.py docstring)."""
     from cds_service.config import load_settings
-    from cds_service.startup import check_issuers, check_settings
+    from cds_service.startup import check_auth_configured, check_issuers, check_settings
 
     try:
         settings = guarded(load_settings)
         check_settings(settings)
+        check_auth_configured(settings)
         from cds_service.server import MetricsDir, bind_socket, run_gunicorn
 
         sock = bind_socket(args.host, args.port)

@@ -114,6 +114,11 @@ def check_settings(settings: Any) -> None:
         raise StartupError(EXIT_CONFIG, "configuration: SECRET_KEY is required with a PostgreSQL store: the "
                                         "replicas sharing it must sign SMART launches with the same key "
                                         "(set MMCDS_SECRET_KEY in the Secret)")
+
+
+def check_auth_configured(settings: Any) -> None:
+    """JWT mode needs at least one trusted issuer (`serve`; the app factory logs it and /readyz
+    answers 503, so tests may still build an app that refuses every token)."""
     if settings.auth_mode == "jwt" and not settings.trusted_issuers:
         raise StartupError(EXIT_CONFIG, "configuration: AUTH_MODE=jwt but TRUSTED_ISSUERS is empty: no EHR could "
                                         "call (set MMCDS_TRUSTED_ISSUERS to {\"issuer\": \"jwks-url\"})")

@@ -81,7 +81,9 @@ def parse_instant(value: Any) -> datetime | None:
         text = text[:-1] + "+00:00"
     if "." in text:  # Python < 3.12 accepts only 3 or 6 fraction digits: normalise to 6
         head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
+        digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]  # the fraction's leading digits only
+        if not digits:
+            return None
         text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits):]}"
     if "T" not in text:
         return None
