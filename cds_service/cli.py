@@ -44,7 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
             check_issuers(runtime.verifier())
     except StartupError as err:
         exit_with(err, "serve")
-    return run_gunicorn(args.host, args.port, workers=args.workers, threads=args.threads, sock=sock, app=app)
+    return run_gunicorn(args.host, args.port, workers=args.workers, threads=args.threads, sock=sock, app=app,
+                        loglevel=settings.log_level)
 
 
 def _read_request(path: str) -> Any:
@@ -108,6 +109,10 @@ def _migrate(args: argparse.Namespace) -> int:
 
     try:
         settings = guarded(load_settings)
+        if settings.secret_key is not None:  # the placeholder must not become the recorded key
+            from cds_service.startup import check_settings
+
+            check_settings(settings)
         url = args.database_url or settings.database_url
         version = guarded(lambda: migrate(url, secret_key=settings.secret_key), url)
     except StartupError as err:

@@ -69,6 +69,9 @@ def gunicorn_options(host: str, port: int, workers: int | None = None, threads: 
         "loglevel": "warning",
         "logger_class": JsonGunicornLogger,
         "when_ready": _when_ready,
+        # gunicorn ≥ 25 opens a control socket at one path per user ($HOME/.gunicorn): a second
+        # instance would take it over from the running one. Not used by the service.
+        "control_socket_disable": True,
         "child_exit": _child_exit,
         "pre_fork": _pre_fork,
         "post_fork": _post_fork,
@@ -212,7 +215,8 @@ class GunicornApp(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # a setting this gunicorn version lacks is left out
+                self.cfg.set(key, value)
 
     def load(self) -> Any:
         return self.loader()
@@ -225,9 +229,12 @@ def _create_app() -> Any:
 
 
 def run_gunicorn(host: str, port: int, workers: int | None = None, threads: int | None = None,
-                 sock: socket.socket | None = None, app: Any = None) -> int:
-    """gunicorn with our options; on `sock` (already bound) and with `app` (already built) when given."""
+                 sock: socket.socket | None = None, app: Any = None, loglevel: str | None = None) -> int:
+    """gunicorn with our options; on `sock` (already bound) and with `app` (already built) when given;
+    gunicorn's own lines at `loglevel` (the service's LOG_LEVEL), as JSON."""
     options = gunicorn_options(host, port, workers, threads)
+    if loglevel and loglevel.lower() in ("debug", "info", "warning", "error", "critical"):
+        options["loglevel"] = loglevel.lower()
     if sock is not None:
         options["bind"] = f"fd://{sock.fileno()}"
     GunicornApp(options, (lambda: app) if app is not None else _create_app).run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import shlex
 from pathlib import Path
@@ -190,7 +191,9 @@ def test_gunicorn_conf_matches_serve(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for key, value in expected.items():
         assert conf[key] == value, key
     prom = Path(conf["os"].environ["PROMETHEUS_MULTIPROC_DIR"])
-    assert prom == (tmp_path / "prometheus").resolve() and prom.is_dir()
+    # an instance's own folder (port-pid), so a second instance never clears a running one's samples
+    assert prom.parent == (tmp_path / "prometheus").resolve() and prom.is_dir()
+    assert prom.name == f"9999-{os.getpid()}"
 
 
 def test_gunicorn_conf_is_valid_for_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
