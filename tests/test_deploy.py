@@ -254,7 +254,8 @@ def test_gunicorn_with_the_conf_file_serves(tmp_path: Path) -> None:
             assert resp.status_code == 404
         metrics_text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'mmcds_hook_requests_total{service="unknown",status="404"} 6.0' in metrics_text
-        assert list((tmp_path / "prometheus").glob("counter_*.db"))  # multiprocess mode, under MMCDS_DATA_DIR
+        # multiprocess mode, in this instance's own folder under MMCDS_DATA_DIR
+        assert list((tmp_path / "prometheus").glob("*/counter_*.db"))
     finally:
         proc.terminate()
         try:
