@@ -99,7 +99,7 @@ def test_internal_server_never_receives_the_token_under_jwt(tmp_path, chart, cap
     assert resp.get_json()["error"] == "fhirServer not allowed"
     assert chart.requests == []  # nothing was sent at all
     refused = [r for r in caplog.records if r.getMessage() == "fhir token forwarding refused"]
-    assert refused and getattr(refused[0], "url_host") == "127.0.0.1"
+    assert refused and refused[0].url_host == "127.0.0.1"
     assert TOKEN not in caplog.text and TOKEN not in resp.get_data(as_text=True)
 
 

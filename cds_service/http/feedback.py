@@ -41,7 +41,7 @@ MAX_ITEMS = 100
 ORIGIN_HEADER = "MMCDS-Origin"
 # Audit rows are committed by each worker's writer within ~0.25 s of the answer: feedback that
 # arrives sooner (a script, the harness) at another worker waits for them this long, in steps.
-AUDIT_WAIT_STEPS_S = (0.15, 0.25)
+AUDIT_WAIT_STEPS_S = (0.1, 0.2)
 
 
 def request_origin() -> str:
