@@ -309,3 +309,27 @@ def test_docker_build_stage_installs_from_what_it_copies(tmp_path: Path) -> None
     from cds_service.conformance import load_fixtures
 
     assert int(n_fixtures) == len(load_fixtures([ctx / "fixtures" / "patients", ctx / "fixtures" / "spec"])) > 2
+
+
+def test_secret_holds_a_secret_key_placeholder_that_start_up_refuses() -> None:
+    from cds_service.startup import StartupError, check_settings
+
+    secret = _one("Secret")["stringData"]
+    assert "MMCDS_SECRET_KEY" in secret
+    settings = load_settings(environ=dict(secret))
+    with pytest.raises(StartupError) as info:
+        check_settings(settings)  # the shipped value must be replaced before the pods start
+    assert info.value.code == 3 and "placeholder" in info.value.message
+    without = {k: v for k, v in secret.items() if k != "MMCDS_SECRET_KEY"}
+    with pytest.raises(StartupError, match="SECRET_KEY is required"):
+        check_settings(load_settings(environ=without))  # PostgreSQL store: replicas must share a key
+    check_settings(load_settings(environ={**secret, "MMCDS_SECRET_KEY": "x1" * 32}))
+
+
+def test_retention_cronjob_purges_with_the_service_settings() -> None:
+    job = _one("CronJob")
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:4] == ["python", "-m", "cds_service", "purge"]
+    assert "--older-than" in container["command"]
+    assert _env_sources(container) == {("configMapRef", "mmcds-config"), ("secretRef", "mmcds-secrets")}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
