@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from cds_service import __version__
-from cds_service.startup import EXIT_KNOWLEDGE, EXIT_USAGE, StartupError, exit_with, guarded
+from cds_service.startup import EXIT_CONFIG, EXIT_KNOWLEDGE, EXIT_USAGE, StartupError, exit_with, guarded
 
 
 def _error(message: str, code: int = EXIT_USAGE) -> int:
@@ -33,8 +33,12 @@ def _serve(args: argparse.Namespace) -> int:
         from cds_service.server import MetricsDir, bind_socket, run_gunicorn
 
         sock = bind_socket(args.host, args.port)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        metrics_dir = MetricsDir(settings.data_dir / "prometheus", f"{args.port}-{os.getpid()}").prepare()
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            metrics_dir = MetricsDir(settings.data_dir / "prometheus", f"{args.port}-{os.getpid()}").prepare()
+        except OSError as exc:
+            raise StartupError(EXIT_CONFIG, f"configuration: DATA_DIR {settings.data_dir} is not writable "
+                                            f"({exc.strerror or type(exc).__name__})") from exc
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
         from cds_service.app import create_app
 
