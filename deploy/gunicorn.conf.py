@@ -9,9 +9,10 @@ ready. Environment overrides: MMCDS_BIND (default 0.0.0.0:8080), MMCDS_WORKERS, 
 Like `serve`, this gives the instance a Prometheus multiprocess folder of its own under the data
 folder (MMCDS_DATA_DIR/prometheus/<port>-<pid>, locked while it lives; folders of instances that
 died are removed, a running instance's never), unless PROMETHEUS_MULTIPROC_DIR is already set, so
-`/metrics` sums the samples of every worker. Configuration the service cannot run with (a bad
-value, JWT mode without issuers, SECRET_KEY missing with a PostgreSQL store or the placeholder)
-stops gunicorn before it binds, with one line and the exit codes of `cds_service/startup.py`.
+`/metrics` sums the samples of every worker. What the service cannot run with (a bad value, JWT
+mode without issuers, SECRET_KEY missing, the placeholder or not shared, broken knowledge, an
+unreachable database) stops gunicorn before it binds, with one line and the exit codes of
+`cds_service/startup.py`.
 """
 
 from __future__ import annotations
@@ -38,20 +39,40 @@ def _prepare_metrics_dir(port: int) -> None:
 
 
 def _check_configuration() -> None:
+    """What `serve` checks before the app is built, so gunicorn's app loading (which would print a
+    traceback) does not meet it: settings, then knowledge and store (both kept for the app:
+    knowledge is loaded once per process, the schema step is idempotent)."""
     from cds_service.config import load_settings
-    from cds_service.startup import StartupError, check_auth_configured, check_settings, exit_with, guarded
+    from cds_service.startup import (
+        StartupError,
+        check_auth_configured,
+        check_secret_shared,
+        check_settings,
+        exit_with,
+        guarded,
+    )
 
     try:
         settings = guarded(load_settings)
         check_settings(settings)
         check_auth_configured(settings)
+        from cds_service.app import knowledge_for
+        from cds_service.store.db import Store
+
+        guarded(lambda: knowledge_for(settings))
+        store = guarded(lambda: Store(settings.database_url), settings.database_url)
+        try:
+            guarded(store.create_schema, settings.database_url)
+            check_secret_shared(store, settings)
+        finally:
+            store.dispose()
     except StartupError as err:
         exit_with(err, "gunicorn")
 
 
-_check_configuration()
 _host, _, _port = os.environ.get("MMCDS_BIND", "0.0.0.0:8080").rpartition(":")
 _prepare_metrics_dir(int(_port))
+_check_configuration()
 _options = gunicorn_options(_host or "0.0.0.0", int(_port), _int_env("MMCDS_WORKERS"), _int_env("MMCDS_THREADS"))
 
 bind = _options["bind"]
