@@ -135,3 +135,14 @@ def test_readyz_is_503_without_a_usable_issuer(tmp_path):
         resp = client.get("/readyz")
         assert resp.status_code == status, resp.data
         assert (resp.get_json()["auth"] == "jwt") == (status == 200)
+
+
+def test_gunicorn_with_the_conf_file_fails_in_one_line_too(tmp_path):
+    env = base_env(tmp_path, {"MMCDS_BIND": f"127.0.0.1:{free_port()}", "MMCDS_SECRET_KEY": GOOD_SECRET,
+                              "MMCDS_DATABASE_URL": "postgresql+psycopg://u:pw-not-shown@127.0.0.1:1/x"})
+    proc = subprocess.run([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                           "cds_service.app:create_app()"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    err = one_line_error(proc, 5, "unreachable")
+    assert "pw-not-shown" not in err
+    assert not [d for d in (tmp_path / "prometheus").iterdir()]  # its metrics folder went with it
