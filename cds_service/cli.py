@@ -1,5 +1,5 @@
 """`python -m cds_service <command>`: serve, evaluate, check, feedback-report, purge, migrate, jwks,
-validate-knowledge, knowledge-diff. Exit codes: 0 ok, 1 a check or comparison found failures,
+validate-knowledge, knowledge-diff. Exit codes: 0 ok, 1 the conformance check found failures,
 2 bad usage or input, 3 configuration, 4 knowledge, 5 database, 6 port (cds_service/startup.py)."""
 
 from __future__ import annotations
