@@ -1,16 +1,24 @@
-"""The Flask application factory: wires settings, knowledge, store and the HTTP blueprints."""
+"""The Flask application factory: wires settings, knowledge, store and the HTTP blueprints.
+
+Start-up refuses what would fail later at a patient (cds_service/startup.py): a SECRET_KEY that is
+the shipped placeholder, missing with a shared (PostgreSQL) store, or different from the key the
+other replicas recorded in it. `KNOWLEDGE_DIR` serves a hospital's reviewed knowledge folder
+(`mappings/` and `cards/`, checked like the packaged one) instead of the packaged knowledge.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from cds_service.config import Settings, load_settings
-from cds_service.knowledge.loader import Knowledge, default_knowledge
+from cds_service.knowledge.loader import Knowledge, default_knowledge, load_knowledge
 from cds_service.pipeline import HookResult
 from cds_service.statecache import StateCache
 from cds_service.store.db import Store
@@ -26,11 +34,35 @@ class Runtime:
     knowledge: Knowledge
     store: Store | None
     cache: StateCache | None = None
+    _verifier: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def verifier(self) -> Any:
+        """The JWT verifier (built once: it caches the issuers' key sets)."""
+        with self._lock:
+            if self._verifier is None:
+                from cds_service.security.jwt_auth import JwtVerifier
+
+                self._verifier = JwtVerifier(self.settings, self.store)
+            return self._verifier
+
+    def issuer_status(self) -> dict[str, str]:
+        """Per trusted issuer: `ok`, or why its key set cannot be used (JWT mode only)."""
+        from cds_service.startup import issuer_status
+
+        return issuer_status(self.verifier()) if self.settings.auth_mode == "jwt" else {}
 
     def audit(self, result: HookResult) -> None:
         """Keep a durable record of what was said; an audit failure must not lose the answer."""
         if self.store is None:
             return
+        from flask import has_request_context
+
+        origin = "ehr"
+        if has_request_context():  # the conformance harness marks its calls (http/feedback.py)
+            from cds_service.http.feedback import request_origin
+
+            origin = request_origin()
         try:
             self.store.record_audit(
                 hook_instance=result.hook_instance,
@@ -40,6 +72,7 @@ class Runtime:
                 input_hash=result.input_hash,
                 timings_ms=result.timings_ms,
                 knowledge_version=self.knowledge.version,
+                origin=origin,
             )
         except Exception as exc:  # the EHR still gets its cards; ops see the error
             log.error("audit write failed", extra={"error_type": type(exc).__name__})
@@ -50,9 +83,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from cds_service.logs import configure_logging
 
     configure_logging(settings.log_level)
-    knowledge = default_knowledge()
+    from cds_service.startup import check_secret_shared, check_settings
+
+    check_settings(settings)
+    knowledge = knowledge_for(settings)
     store = Store(settings.database_url, background_audit=True)
     store.create_schema()
+    check_secret_shared(store, settings)
+    if settings.auth_mode == "jwt" and not settings.trusted_issuers:
+        log.error("AUTH_MODE=jwt without TRUSTED_ISSUERS: every call will be refused; /readyz answers 503",
+                  extra={"auth_mode": "jwt"})
     runtime = Runtime(settings=settings, knowledge=knowledge, store=store,
                       cache=StateCache(settings.state_cache_size))
 
@@ -78,6 +118,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(smart.bp)
     app.register_blueprint(openapi.bp)
     return app
+
+
+_KNOWLEDGE: dict[Path, Knowledge] = {}
+_KNOWLEDGE_LOCK = threading.Lock()
+
+
+def knowledge_for(settings: Settings) -> Knowledge:
+    """The packaged knowledge, or `KNOWLEDGE_DIR`'s (loaded once per process and folder)."""
+    if settings.knowledge_dir is None:
+        return default_knowledge()
+    folder = settings.knowledge_dir.resolve()
+    with _KNOWLEDGE_LOCK:
+        if folder not in _KNOWLEDGE:
+            _KNOWLEDGE[folder] = load_knowledge(folder)
+            log.info("knowledge loaded from KNOWLEDGE_DIR", extra={"knowledgeVersion": _KNOWLEDGE[folder].version})
+        return _KNOWLEDGE[folder]
 
 
 def warm_up(settings: Settings, knowledge: Knowledge) -> None:

@@ -79,6 +79,12 @@ class Settings:
     log_level: str = "INFO"
     smart_client_id: str = "mmcds-evidence-viewer"
     raw: dict[str, Any] = field(default_factory=dict)
+    # A hospital's reviewed knowledge (a folder with mappings/ and cards/) instead of the packaged one.
+    knowledge_dir: Path | None = None
+    # Signs the SMART launch cookie; the same value on every replica (startup.py enforces it).
+    secret_key: str | None = None
+    # Where the EHR's FHIR token may be sent, per JWT issuer (security/forwarding.py).
+    fhir_server_allowlist: dict[str, list[str]] = field(default_factory=dict)
     # JWT signature algorithms accepted from CDS clients (asymmetric only; see security/jwt_auth.py).
     jwt_algorithms: list[str] = field(
         default_factory=lambda: ["ES384", "RS384", "ES256", "ES512", "RS256", "RS512", "PS256", "PS384", "PS512"]
@@ -91,6 +97,7 @@ KEYS = (
     "CAR_T_AVAILABLE", "UNAVAILABLE_AGENTS", "DATA_DIR", "MAX_BODY_BYTES", "CORS_ORIGINS",
     "AS_OF_DATE", "LOG_LEVEL", "SMART_CLIENT_ID",
     "JWT_ALGORITHMS", "STATE_CACHE_SIZE",
+    "KNOWLEDGE_DIR", "SECRET_KEY", "FHIR_SERVER_ALLOWLIST",
 )
 
 
@@ -148,4 +155,25 @@ def load_settings(config: Mapping[str, Any] | None = None, environ: Mapping[str,
         if bad or not algs:
             raise ConfigError(f"JWT_ALGORITHMS: only asymmetric ES*/RS*/PS* algorithms allowed, got {bad or algs}")
         s.jwt_algorithms = algs
+    _ops_settings(s, merged)
     return s
+
+
+def _ops_settings(s: Settings, merged: dict[str, Any]) -> None:
+    """KNOWLEDGE_DIR, SECRET_KEY, FHIR_SERVER_ALLOWLIST."""
+    if merged.get("KNOWLEDGE_DIR"):
+        s.knowledge_dir = Path(str(merged["KNOWLEDGE_DIR"]))
+    if merged.get("SECRET_KEY"):
+        s.secret_key = str(merged["SECRET_KEY"]).strip() or None
+    if merged.get("FHIR_SERVER_ALLOWLIST"):
+        parsed = _json("FHIR_SERVER_ALLOWLIST", merged["FHIR_SERVER_ALLOWLIST"], dict)
+        out: dict[str, list[str]] = {}
+        for issuer, urls in parsed.items():
+            urls = [urls] if isinstance(urls, str) else urls
+            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+                raise ConfigError(f"FHIR_SERVER_ALLOWLIST: {str(issuer)[:80]!r} must map to a list of URLs")
+            bad = [u for u in urls if not u.startswith(("https://", "http://"))]
+            if bad:
+                raise ConfigError(f"FHIR_SERVER_ALLOWLIST: not an http(s) URL: {bad[0][:80]!r}")
+            out[str(issuer)] = list(urls)
+        s.fhir_server_allowlist = out

@@ -6,7 +6,9 @@ It drives a running service over HTTP the way an EHR would and checks what comes
 - every shipped fixture (`fixtures/patients/*.json`, `fixtures/spec/*.json`) through every service
   whose hook matches the fixture's `hook`, each 200 validated against the response schema;
 - the CONTRACT error cases (404, 400 ×3, 413, 415), each a JSON `{"error", "detail"}`;
-- a feedback round trip on cards from a real response (accept a suggestion, override a card);
+- a feedback round trip on cards from a real response (accept a suggestion, override a card, the
+  same post again, a card never issued → 422); every call carries `MMCDS-Origin: check`, so the
+  harness's cards and feedback stay out of the clinicians' feedback report;
 - a CORS preflight as the CDS Hooks sandbox sends it; `/healthz` and `/readyz`;
 - with `--jwt-key`: every request is signed (CDS Hooks 2.0.1 client JWT: `iss`, `aud` = the exact
   endpoint URL, `exp`, `iat`, `jti`, `kid`), and unsigned or wrongly addressed calls must be 401.
@@ -24,8 +26,6 @@ exit status 1 on any failure, 2 on bad arguments.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import sys
 import time
@@ -38,6 +38,9 @@ from typing import Any, TextIO
 
 import requests
 
+from cds_service.security.jwk import jwk_thumbprint
+
+ORIGIN_HEADER = "MMCDS-Origin"  # http/feedback.py: `check` traffic is kept out of the feedback report
 # CONTRACT.md: the service ids a deployment must offer, with their hooks.
 CONTRACT_SERVICES = {"mm-next-line": "patient-view", "mm-order-check": "order-select", "mm-order-sign": "order-sign"}
 CORS_ORIGIN = "https://sandbox.cds-hooks.org"
@@ -92,29 +95,6 @@ class Signer:
                                   "exp": now + JWT_LIFETIME_S, "jti": str(uuid.uuid4())}
         claims.update(overrides)
         return jwt.encode(claims, self.key, algorithm=self.alg, headers={"typ": "JWT", "kid": self.kid})
-
-
-def _b64(n: int) -> str:
-    raw = n.to_bytes((n.bit_length() + 7) // 8 or 1, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def jwk_thumbprint(public_key: Any) -> str:
-    """RFC 7638 thumbprint: the default `kid` when none is given (publish the JWKS with the same kid)."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        nums = public_key.public_numbers()
-        size = (public_key.curve.key_size + 7) // 8
-        crv = {"secp384r1": "P-384", "secp256r1": "P-256", "secp521r1": "P-521"}[public_key.curve.name]
-        members = {"crv": crv, "kty": "EC",
-                   "x": base64.urlsafe_b64encode(nums.x.to_bytes(size, "big")).rstrip(b"=").decode(),
-                   "y": base64.urlsafe_b64encode(nums.y.to_bytes(size, "big")).rstrip(b"=").decode()}
-    else:
-        nums = public_key.public_numbers()
-        members = {"e": _b64(nums.e), "kty": "RSA", "n": _b64(nums.n)}
-    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 # -------------------------------------------------------------------------------------- fixtures
@@ -218,7 +198,8 @@ class Harness:
     def request(self, method: str, path: str, *, body: Any = None, data: bytes | None = None,
                 content_type: str | None = "application/json", sign: bool = True,
                 headers: dict[str, str] | None = None, token: str | None = None) -> tuple[requests.Response, float]:
-        hdrs = {"Accept": "application/json"}
+        # Marks the harness's calls: its cards and feedback never count as clinicians' feedback.
+        hdrs = {"Accept": "application/json", ORIGIN_HEADER: "check"}
         if content_type:
             hdrs["Content-Type"] = content_type
         if token is not None:
@@ -419,6 +400,11 @@ class Harness:
             return fn
 
         self.guarded(sid, f"feedback: {what} → 200", post(sid, {"feedback": [item]}))
+        self.guarded(sid, "feedback: the same decision posted again → 200 (stored once)", post(sid, {"feedback": [item]}))
+        self._expect_error(sid, "feedback: a card this deployment never issued → 422 JSON", 422, "POST",
+                           f"/cds-services/{sid}/feedback",
+                           body={"feedback": [{"card": str(uuid.uuid4()), "outcome": "accepted",
+                                              "outcomeTimestamp": now}]})
         other = next(((s, c) for s, c in self.cards if c is not card), accept)
         sid2, card2 = other
         override: dict[str, Any] = {"card": card2["uuid"], "outcome": "overridden", "outcomeTimestamp": now,

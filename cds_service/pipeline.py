@@ -180,6 +180,19 @@ def read_chart(resources: list[dict[str, Any]], digest: bytes | None, as_of: dat
     return entry, False
 
 
+def check_patient(service_id: str, gathered: GatherResult) -> None:
+    """Resources naming another patient than `context.patientId` were dropped. From the prefetch
+    alone, the EHR sent another patient's chart: a client error (400), never cards on an empty
+    or mixed chart. From a FHIR server, they stay dropped. Either way the log says so (counts only)."""
+    log.warning("resources of another patient dropped", extra={"service": service_id,
+                                                                "count": gathered.dropped_other_patient,
+                                                                "fhir_calls": gathered.fhir_calls})
+    if gathered.fhir_calls == 0:
+        raise HookError(400, "patient mismatch",
+                        f"{gathered.dropped_other_patient} prefetch resource(s) belong to a patient other than "
+                        "context.patientId")
+
+
 def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         base_url: str | None = None, cache: StateCache | None = None, body: bytes | None = None) -> HookResult:
     """One call. With a `cache` (and the raw `body` the request was parsed from), a chart seen
@@ -208,6 +221,8 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
             raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True,
                             fetch_errors=exc.fetch_errors) from exc
         timings["gather"] = (time.perf_counter() - mark) * 1000
+        if gathered.dropped_other_patient:
+            check_patient(service.id, gathered)
         mark = time.perf_counter()
         digest = resources_digest(gathered.resources)
         timings["digest"] = (time.perf_counter() - mark) * 1000

@@ -3,19 +3,24 @@
     gunicorn -c deploy/gunicorn.conf.py 'cds_service.app:create_app()'
 
 The values come from `cds_service.server.gunicorn_options` (what `serve` uses), so the two ways of
-running cannot drift. Environment overrides: MMCDS_BIND (default 0.0.0.0:8080), MMCDS_WORKERS,
-MMCDS_THREADS. Like `serve`, this prepares a fresh Prometheus multiprocess folder under the data
-folder (MMCDS_DATA_DIR, default ./data) before any worker starts, unless PROMETHEUS_MULTIPROC_DIR is
-already set, so `/metrics` sums the samples of every worker.
+running cannot drift: gthread workers, gunicorn's own log lines as JSON, a `listening on` line when
+ready. Environment overrides: MMCDS_BIND (default 0.0.0.0:8080), MMCDS_WORKERS, MMCDS_THREADS.
+
+Like `serve`, this gives the instance a Prometheus multiprocess folder of its own under the data
+folder (MMCDS_DATA_DIR/prometheus/<port>-<pid>, locked while it lives; folders of instances that
+died are removed, a running instance's never), unless PROMETHEUS_MULTIPROC_DIR is already set, so
+`/metrics` sums the samples of every worker. What the service cannot run with (a bad value, JWT
+mode without issuers, SECRET_KEY missing, the placeholder or not shared, broken knowledge, an
+unreachable database) stops gunicorn before it binds, with one line and the exit codes of
+`cds_service/startup.py`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-from cds_service.server import gunicorn_options
+from cds_service.server import MetricsDir, gunicorn_options
 
 
 def _int_env(name: str) -> int | None:
@@ -23,20 +28,51 @@ def _int_env(name: str) -> int | None:
     return int(value) if value else None
 
 
-def _prepare_metrics_dir() -> None:
+def _prepare_metrics_dir(port: int) -> None:
     """Must run before prometheus_client is imported (it reads the variable at import)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
         return
-    folder = Path(os.environ.get("MMCDS_DATA_DIR", "data")) / "prometheus"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    root = Path(os.environ.get("MMCDS_DATA_DIR", "data")) / "prometheus"
+    folder = MetricsDir(root, f"{port}-{os.getpid()}").prepare()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
 
 
-_prepare_metrics_dir()
+def _check_configuration() -> None:
+    """What `serve` checks before the app is built, so gunicorn's app loading (which would print a
+    traceback) does not meet it: settings, then knowledge and store (both kept for the app:
+    knowledge is loaded once per process, the schema step is idempotent)."""
+    from cds_service.config import load_settings
+    from cds_service.startup import (
+        StartupError,
+        check_auth_configured,
+        check_secret_shared,
+        check_settings,
+        exit_with,
+        guarded,
+    )
+
+    try:
+        settings = guarded(load_settings)
+        check_settings(settings)
+        check_auth_configured(settings)
+        from cds_service.app import knowledge_for
+        from cds_service.store.db import Store
+
+        guarded(lambda: knowledge_for(settings))
+        store = guarded(lambda: Store(settings.database_url), settings.database_url)
+        try:
+            guarded(store.create_schema, settings.database_url)
+            check_secret_shared(store, settings)
+        finally:
+            store.dispose()
+    except StartupError as err:
+        exit_with(err, "gunicorn")
+
 
 _host, _, _port = os.environ.get("MMCDS_BIND", "0.0.0.0:8080").rpartition(":")
+_prepare_metrics_dir(int(_port))
+_check_configuration()
 _options = gunicorn_options(_host or "0.0.0.0", int(_port), _int_env("MMCDS_WORKERS"), _int_env("MMCDS_THREADS"))
 
 bind = _options["bind"]
@@ -50,6 +86,9 @@ preload_app = _options["preload_app"]
 accesslog = _options["accesslog"]
 errorlog = _options["errorlog"]
 loglevel = _options["loglevel"]
+logger_class = _options["logger_class"]
+when_ready = _options["when_ready"]
+control_socket_disable = _options["control_socket_disable"]
 child_exit = _options["child_exit"]
 pre_fork = _options["pre_fork"]
 post_fork = _options["post_fork"]

@@ -185,6 +185,13 @@ def test_check_passes_against_the_service(tmp_path: Path, capsys: pytest.Capture
     assert passed > 40
     assert lines[0].startswith("conformance check of http://127.0.0.1:")
     assert lines[1].split()[:3] == ["RESULT", "SERVICE", "CHECK"]
+    for case in ("the same decision posted again → 200", "never issued → 422"):
+        assert case in body, case
+    # The harness's calls are marked: its cards and feedback never reach the clinicians' report.
+    store = app.extensions["mmcds"].store
+    assert {r["origin"] for r in store.audit_rows()} == {"check"}
+    report = store.feedback_report()
+    assert report["total"] == 0 and report["byRule"] == {} and report["excluded"]["check"] == 2
 
 
 def _pem_file(tmp_path: Path, key: TestKey) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import shlex
 from pathlib import Path
@@ -190,7 +191,9 @@ def test_gunicorn_conf_matches_serve(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for key, value in expected.items():
         assert conf[key] == value, key
     prom = Path(conf["os"].environ["PROMETHEUS_MULTIPROC_DIR"])
-    assert prom == (tmp_path / "prometheus").resolve() and prom.is_dir()
+    # an instance's own folder (port-pid), so a second instance never clears a running one's samples
+    assert prom.parent == (tmp_path / "prometheus").resolve() and prom.is_dir()
+    assert prom.name == f"9999-{os.getpid()}"
 
 
 def test_gunicorn_conf_is_valid_for_gunicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,7 +254,8 @@ def test_gunicorn_with_the_conf_file_serves(tmp_path: Path) -> None:
             assert resp.status_code == 404
         metrics_text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'mmcds_hook_requests_total{service="unknown",status="404"} 6.0' in metrics_text
-        assert list((tmp_path / "prometheus").glob("counter_*.db"))  # multiprocess mode, under MMCDS_DATA_DIR
+        # multiprocess mode, in this instance's own folder under MMCDS_DATA_DIR
+        assert list((tmp_path / "prometheus").glob("*/counter_*.db"))
     finally:
         proc.terminate()
         try:
@@ -305,3 +309,27 @@ def test_docker_build_stage_installs_from_what_it_copies(tmp_path: Path) -> None
     from cds_service.conformance import load_fixtures
 
     assert int(n_fixtures) == len(load_fixtures([ctx / "fixtures" / "patients", ctx / "fixtures" / "spec"])) > 2
+
+
+def test_secret_holds_a_secret_key_placeholder_that_start_up_refuses() -> None:
+    from cds_service.startup import StartupError, check_settings
+
+    secret = _one("Secret")["stringData"]
+    assert "MMCDS_SECRET_KEY" in secret
+    settings = load_settings(environ=dict(secret))
+    with pytest.raises(StartupError) as info:
+        check_settings(settings)  # the shipped value must be replaced before the pods start
+    assert info.value.code == 3 and "placeholder" in info.value.message
+    without = {k: v for k, v in secret.items() if k != "MMCDS_SECRET_KEY"}
+    with pytest.raises(StartupError, match="SECRET_KEY is required"):
+        check_settings(load_settings(environ=without))  # PostgreSQL store: replicas must share a key
+    check_settings(load_settings(environ={**secret, "MMCDS_SECRET_KEY": "x1" * 32}))
+
+
+def test_retention_cronjob_purges_with_the_service_settings() -> None:
+    job = _one("CronJob")
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:4] == ["python", "-m", "cds_service", "purge"]
+    assert "--older-than" in container["command"]
+    assert _env_sources(container) == {("configMapRef", "mmcds-config"), ("secretRef", "mmcds-secrets")}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True

@@ -1,4 +1,8 @@
-"""`POST /cds-services/{id}/feedback`: accepted shapes, validation (400), unknown service (404), load."""
+"""`POST /cds-services/{id}/feedback`: accepted shapes, validation (400), unknown service (404), feedback
+that does not match an issued card (422), load.
+
+Feedback is checked against the audit of the cards the service issued, so the fixtures audit the
+cards (`card-1`, `card-2`, … with suggestion `sugg-1`) before posting feedback on them."""
 
 from __future__ import annotations
 
@@ -36,8 +40,21 @@ def store(request, tmp_path: Path):
         yield s
 
 
+AUDITED = ("card-1", "card-2", "bare", "single", "c")
+
+
+def audit(store: Store, uuids, service: str = "mm-next-line", rule: str = "rule.x",
+          suggestions: tuple[str, ...] = ("sugg-1",)) -> None:
+    cards = [{"uuid": u, "suggestions": [{"uuid": s} for s in suggestions],
+              "extension": {"org.mmcds.card": {"ruleId": rule, "kind": "finding"}}} for u in uuids]
+    hook = {"mm-next-line": "patient-view", "mm-order-check": "order-select"}.get(service, "order-sign")
+    store.record_audit(hook_instance=str(uuid.uuid4()), service_id=service, hook=hook, cards=cards,
+                       input_hash="0" * 64, timings_ms={}, knowledge_version="kv")
+
+
 @pytest.fixture
 def client(store):
+    audit(store, AUDITED)
     return make_app(store).test_client()
 
 
@@ -80,9 +97,11 @@ def test_bare_object_and_single_object_in_feedback_are_accepted(client, store):
     assert {r["card_uuid"] for r in store.feedback_rows()} == {"bare", "single"}
 
 
-def test_sandbox_accept_feedback(client):
-    body = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "accepted",
-                          "acceptedSuggestions": [{"id": str(uuid.uuid4())}], "outcomeTimestamp": TS}]}
+def test_sandbox_accept_feedback(client, store):
+    card, suggestion = str(uuid.uuid4()), str(uuid.uuid4())
+    audit(store, [card], service="mm-order-check", suggestions=(suggestion,))
+    body = {"feedback": [{"card": card, "outcome": "accepted",
+                          "acceptedSuggestions": [{"id": suggestion}], "outcomeTimestamp": TS}]}
     assert post(client, body, service="mm-order-check").status_code == 200
 
 
@@ -201,7 +220,8 @@ def test_200_concurrent_posts_are_all_counted_by_rule(backend, tmp_path):
         report = reopened.feedback_report()
         reopened.dispose()
         assert report["total"] == 200 and report["unknownCards"] == 0
-        assert report["byRule"] == {f"rule.{r}": {"accepted": 40, "overridden": 10} for r in range(4)}
+        assert {r: (c["accepted"], c["overridden"]) for r, c in report["byRule"].items()} == {
+            f"rule.{r}": (40, 10) for r in range(4)}
 
 
 def test_end_to_end_hook_audit_feedback_report(tmp_path, capsys):
@@ -219,7 +239,8 @@ def test_end_to_end_hook_audit_feedback_report(tmp_path, capsys):
     cards = resp.get_json()["cards"]
     assert cards
     rules = [c["extension"]["org.mmcds.card"]["ruleId"] for c in cards]
-    items = [item(c["uuid"], "overridden") for c in cards] + [item("not-ours", "accepted")]
+    items = [item(c["uuid"], "overridden") for c in cards]
+    assert post(client, {"feedback": items + [item("not-ours", "accepted")]}).status_code == 422  # all or nothing
     assert post(client, {"feedback": items}).status_code == 200
     too_big = post(client, {"feedback": [item(padding="x" * 200_000)]})
     assert too_big.status_code == 413 and set(too_big.get_json()) == {"error", "detail"}
@@ -231,7 +252,8 @@ def test_end_to_end_hook_audit_feedback_report(tmp_path, capsys):
     expected: dict[str, dict[str, int]] = {}
     for rule in rules:
         expected.setdefault(rule, {"accepted": 0, "overridden": 0})["overridden"] += 1
-    assert report == {"total": len(cards) + 1, "byRule": dict(sorted(expected.items())), "unknownCards": 1}
+    assert {k: report[k] for k in ("total", "unknownCards")} == {"total": len(cards), "unknownCards": 0}
+    assert {r: {k: c[k] for k in ("accepted", "overridden")} for r, c in report["byRule"].items()} == expected
 
 
 _FUZZ_APP: dict = {}

@@ -161,7 +161,8 @@ def test_counts_from_every_worker_add_up_under_serve(tmp_path: Path) -> None:
     request = patient_view_fixtures()[0]
     body = json.dumps(request).encode()
     with ServedApp(tmp_path, workers=2, threads=4) as srv:
-        prom_dir = tmp_path / "prometheus"
+        # serve gives each instance its own folder under DATA_DIR/prometheus (<port>-<pid>)
+        prom_dir = tmp_path / "prometheus" / f"{srv.port}-{srv.proc.pid}"
         url = srv.url("/cds-services/mm-next-line")
         sent = 0
         with ThreadPoolExecutor(max_workers=12) as pool:

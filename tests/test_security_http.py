@@ -29,6 +29,10 @@ def build_app(tmp_path: Path, **config) -> Flask:
     settings = load_settings(cfg, environ={})
     store = Store(f"sqlite:///{tmp_path / 'http.sqlite3'}")
     store.create_schema()
+    # feedback is checked against the audit of issued cards: the card `feedback_body` names was issued
+    store.record_audit(hook_instance="h", service_id="mm-next-line", hook="patient-view",
+                       cards=[{"uuid": "c-1", "suggestions": [{"uuid": "s-1"}]}], input_hash="0" * 64, timings_ms={},
+                       knowledge_version="kv")
     runtime = SimpleNamespace(settings=settings, store=store)
     app = Flask("t")
     app.extensions["mmcds"] = runtime

@@ -41,7 +41,7 @@ def test_jwt_over_gunicorn_workers(backend, tmp_path):
     (tmp_path / "jwks.json").write_text(json.dumps(jwks(KEY)))
     db_url, store = _db(backend, tmp_path)
     env = {"MMCDS_AUTH_MODE": "jwt", "MMCDS_TRUSTED_ISSUERS": json.dumps({ISS: str(tmp_path / "jwks.json")}),
-           "MMCDS_DATABASE_URL": db_url}
+           "MMCDS_DATABASE_URL": db_url, "MMCDS_SECRET_KEY": "k" * 64}
     try:
         with ServedApp(tmp_path / "srv", env=env, workers=3, threads=2) as srv:
             path = "/cds-services/mm-next-line/feedback"
@@ -49,7 +49,11 @@ def test_jwt_over_gunicorn_workers(backend, tmp_path):
 
             def post(token: str | None) -> int:
                 headers = {"Authorization": bearer(token)} if token else {}
-                body = {"feedback": [{"card": "c-" + (token or "none")[-12:], "outcome": "accepted",
+                card = "c-" + (token or "none")[-12:]
+                # feedback must name a card the service issued: audit it as the service would have
+                store.record_audit(hook_instance="h", service_id="mm-next-line", hook="patient-view",
+                                   cards=[{"uuid": card}], input_hash="0" * 64, timings_ms={}, knowledge_version="kv")
+                body = {"feedback": [{"card": card, "outcome": "accepted",
                                       "outcomeTimestamp": "2026-11-21T05:00:00Z"}]}
                 with requests.Session() as s:  # a new connection each time: spread over the workers
                     return s.post(aud, json=body, headers=headers, timeout=30).status_code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import threading
 import time
 import uuid
@@ -41,6 +42,12 @@ def _audit(store: Store, cards: list[dict], hook_instance: str | None = None) ->
     store.record_audit(hook_instance=hook_instance or str(uuid.uuid4()), service_id="mm-order-sign", hook="order-sign",
                        cards=cards, input_hash="ab" * 32, timings_ms={"gather": 1.25, "total": 3.5},
                        knowledge_version="kv-test")
+
+
+def contract(report: dict) -> dict:
+    """CONTRACT's keys of a report (the report adds breakdowns beside them)."""
+    return {"total": report["total"], "unknownCards": report["unknownCards"],
+            "byRule": {r: {"accepted": c["accepted"], "overridden": c["overridden"]} for r, c in report["byRule"].items()}}
 
 
 @pytest.fixture(params=backend_params())
@@ -105,18 +112,20 @@ def test_feedback_report_shape_and_counts(store):
         _fb("never-audited-uuid", "overridden"),
     ])
     assert stored == 4
-    assert store.feedback_report() == {
+    assert contract(store.feedback_report()) == {
         "total": 4,
         "byRule": {"rule.a": {"accepted": 2, "overridden": 0}, "rule.b": {"accepted": 0, "overridden": 1}},
         "unknownCards": 1,
     }
     rows = store.feedback_rows()
     assert rows[2]["override_code"] == "patient-preference"
-    assert PLANTED_NAME not in json.dumps(rows, default=str)  # free-text comments are not stored
+    # The clinician's comment is what a rule reviewer needs most: kept (it stays out of logs).
+    assert rows[2]["user_comment"] == f"discussed with {PLANTED_NAME}"
+    assert store.feedback_report()["byRule"]["rule.b"]["overrideReasons"] == {"patient-preference": 1}
 
 
 def test_empty_report(store):
-    assert store.feedback_report() == {"total": 0, "byRule": {}, "unknownCards": 0}
+    assert contract(store.feedback_report()) == {"total": 0, "byRule": {}, "unknownCards": 0}
 
 
 def test_claim_jti_once_per_issuer_and_atomic_under_threads(store):
@@ -169,7 +178,7 @@ def test_feedback_report_command_json_and_table(tmp_path, capsys, monkeypatch):
     _audit(store, [card])
     store.record_feedback("mm-order-sign", [_fb(card["uuid"]), _fb("unknown-card")])
     assert feedback_report_main(["--json", "--database-url", url]) == 0
-    assert json.loads(capsys.readouterr().out) == {
+    assert contract(json.loads(capsys.readouterr().out)) == {
         "total": 2, "byRule": {"rule.cli": {"accepted": 1, "overridden": 0}}, "unknownCards": 1}
     monkeypatch.setenv("MMCDS_DATABASE_URL", url)  # default comes from the service's settings
     assert feedback_report_main([]) == 0
@@ -179,7 +188,7 @@ def test_feedback_report_command_json_and_table(tmp_path, capsys, monkeypatch):
 
 def test_feedback_report_command_on_fresh_database(tmp_path, capsys):
     assert feedback_report_main(["--json", "--database-url", f"sqlite:///{tmp_path / 'new' / 'x.db'}"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"total": 0, "byRule": {}, "unknownCards": 0}
+    assert contract(json.loads(capsys.readouterr().out)) == {"total": 0, "byRule": {}, "unknownCards": 0}
 
 
 # ------------------------------------------------------------------ several processes
@@ -250,7 +259,7 @@ _INHERITED: dict = {}
 def _use_inherited_store(queue) -> None:
     store = _INHERITED["store"]
     try:
-        store.record_feedback("mm-next-line", [_fb("from-child")])
+        store.record_feedback("mm-next-line", [_fb(f"from-child-{os.getpid()}")])
         queue.put(store.feedback_report()["total"])
     except Exception as exc:  # report, do not hang the parent
         queue.put(repr(exc))
@@ -287,11 +296,12 @@ def test_plain_postgres_urls_use_psycopg():
 
 def test_odd_text_is_stored_on_every_backend(store):
     odd = "nul\x00 é 💊 " + "x" * 400
-    store.record_feedback("mm-next-line", [_fb(odd, "overridden",
-                                               overrideReason={"reason": {"system": odd, "code": odd}})])
     card = _card("rule\x00odd")
     card["uuid"] = odd
-    _audit(store, [card], hook_instance=odd)
+    _audit(store, [card], hook_instance=odd)  # feedback takes its card's rule from the audit when it arrives
+    store.record_feedback("mm-next-line", [_fb(odd, "overridden",
+                                               overrideReason={"reason": {"system": odd, "code": odd},
+                                                               "userComment": odd})])
     report = store.feedback_report()
     assert report["total"] == 1 and report["unknownCards"] == 0
     assert list(report["byRule"]) == ["ruleodd"]

@@ -18,6 +18,7 @@ import orjson
 import requests
 
 from cds_service.gather.prefetch import bundle_resources, next_link
+from cds_service.security.forwarding import check_destination
 
 FHIR_ACCEPT = "application/fhir+json, application/json;q=0.9"
 MAX_RESPONSE_BYTES = 50 * 1024 * 1024
@@ -129,6 +130,7 @@ def fetch_many(jobs: dict[str, tuple[str | None, str | None]], base: str, token:
     Results come back in the order of `jobs`, whatever order the answers arrived in: the same
     chart always gathers into the same resource list (record notes, the state cache's key).
     """
+    check_destination(base, token)  # the EHR's token only to a server allowed for this call (security/forwarding.py)
     futures: dict[Future[FetchResult], str] = {}
     for key, (query, start_url) in jobs.items():
         fut = _pool.submit(fetch_query, base, query or "", token, timeout, deadline, max_pages, start_url)

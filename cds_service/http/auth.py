@@ -8,6 +8,10 @@ Audience: with `PUBLIC_BASE_URL` set, only `PUBLIC_BASE_URL + path` (and `AUD_AL
 accepted. The URL derived from the request (Host header) is used only when no public base URL is
 configured: a Host header is client-controlled, so trusting it in production would let a token
 minted for another service be replayed here.
+
+Every request also gets the scope of FHIR servers its `fhirAuthorization` token may be sent to
+(security/forwarding.py): the verified issuer's allow-list under JWT, loopback and the allow-list
+in development, nothing for an unauthenticated call under JWT.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import orjson
 from flask import Flask, Response, request
 
+from cds_service.security.forwarding import scope_for, set_scope
 from cds_service.security.jwt_auth import AuthError, JwtVerifier
 
 log = logging.getLogger("cds_service.auth")
@@ -52,17 +57,24 @@ def install(app: Flask, runtime_getter: Callable[[], Any]) -> None:
                     extra={"auth_mode": "none"})
 
     def verifier(rt: Any) -> JwtVerifier:
+        if hasattr(rt, "verifier"):  # the app's Runtime keeps one (readiness reads its key sets)
+            return rt.verifier()
         v = state.get("verifier")
         if v is None or state.get("runtime") is not rt:
             v = JwtVerifier(rt.settings, rt.store)
             state["verifier"], state["runtime"] = v, rt
         return v
 
+    @app.teardown_request
+    def _drop_scope(_exc: BaseException | None) -> None:
+        set_scope(None)
+
     @app.before_request
     def _check_bearer() -> Response | None:
+        rt = runtime_getter()
+        set_scope(scope_for(rt.settings, None))
         if request.method != "POST" or not PROTECTED.match(request.path):
             return None
-        rt = runtime_getter()
         if getattr(rt.settings, "auth_mode", "none") != "jwt":
             return None
         try:
@@ -78,4 +90,5 @@ def install(app: Flask, runtime_getter: Callable[[], Any]) -> None:
                                                    "status": 503})
             return Response(_UNAVAILABLE, status=503, mimetype="application/json", headers={"Retry-After": "5"})
         request.environ["mmcds.jwt_claims"] = claims
+        set_scope(scope_for(rt.settings, claims.get("iss")))
         return None

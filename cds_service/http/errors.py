@@ -10,12 +10,13 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from cds_service import metrics
+from cds_service.security.forwarding import TokenForwardingRefused
 
 log = logging.getLogger("cds_service.http")
 
 _NAMES = {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
           412: "precondition failed", 413: "request too large", 415: "unsupported media type",
-          500: "internal error"}
+          422: "unprocessable", 500: "internal error"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -43,6 +44,12 @@ def install(app: Flask) -> None:
             405: "method not allowed on this endpoint",
         }.get(status, exc.description or "")
         return error_response(status, None, detail)
+
+    @app.errorhandler(TokenForwardingRefused)
+    def _token_refused(exc: TokenForwardingRefused) -> Response:
+        # the host only: the token, the query and the patient stay out of the log
+        log.warning("fhir token forwarding refused", extra={"url_host": exc.host, "status": 403})
+        return error_response(403, "fhirServer not allowed", str(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -3,16 +3,22 @@
 Accepts the spec's `{"feedback": [...]}`, and tolerantly a bare feedback object, a single object
 where the array belongs, or a top-level array. Each item is checked against
 `hooks/schemas/feedback.schema.json` (compiled once) plus a real calendar check of
-`outcomeTimestamp`. Answers 200 `{}` when stored, 400/404/415 JSON errors otherwise. Feedback for a
-card uuid we never issued is still stored (the report counts it as unknown): a 4xx there would
-break the EHR page over something the clinician cannot fix.
+`outcomeTimestamp`, then against the audit: the card must be one this service issued, and every
+accepted suggestion one of that card's. Feedback that names a card we never issued, a card of
+another service or a suggestion the card did not carry is refused 422 — a report built on it
+would count decisions on cards nobody saw. A request is stored whole or not at all.
+
+Idempotent: the same decision posted again (same card, outcome, accepted suggestions) answers 200
+and is stored once. Calls marked `MMCDS-Origin: check` (the conformance harness), and feedback on
+cards issued to such calls, are stored as `check` and left out of the clinicians' report and of
+`mmcds_feedback_total`. The clinician's `userComment` is stored, never logged.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,7 @@ from jsonschema import Draft202012Validator
 
 from cds_service import metrics
 from cds_service.hooks.registry import SERVICES
+from cds_service.store.tables import ORIGIN_CHECK, ORIGIN_EHR, parse_instant
 
 log = logging.getLogger("cds_service.feedback")
 bp = Blueprint("feedback", __name__)
@@ -31,6 +38,15 @@ _SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 Draft202012Validator.check_schema(_SCHEMA)
 ITEM_VALIDATOR = Draft202012Validator(_SCHEMA)
 MAX_ITEMS = 100
+ORIGIN_HEADER = "MMCDS-Origin"
+# Audit rows are committed by each worker's writer within ~0.25 s of the answer: feedback that
+# arrives sooner (a script, the harness) at another worker waits for them this long, in steps.
+AUDIT_WAIT_STEPS_S = (0.1, 0.2)
+
+
+def request_origin() -> str:
+    """`check` for the conformance harness's calls (header `MMCDS-Origin: check`), else `ehr`."""
+    return ORIGIN_CHECK if request.headers.get(ORIGIN_HEADER, "").strip().lower() == ORIGIN_CHECK else ORIGIN_EHR
 
 
 class FeedbackError(Exception):
@@ -44,18 +60,7 @@ def _error(status: int, error: str, detail: str) -> Response:
 
 
 def _valid_timestamp(value: str) -> bool:
-    text = value.strip().replace("t", "T").replace(" ", "T")
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    if "." in text:  # Python < 3.12 accepts only 3 or 6 fraction digits: normalise to 6
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits):]}"
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+    return parse_instant(value) is not None
 
 
 def parse_items(body: Any) -> list[dict]:
@@ -118,12 +123,50 @@ def post_feedback(service_id: str) -> Response:
         log.info("feedback refused", extra={"service": service_id, "status": exc.status})
         return _error(exc.status, exc.error, exc.detail)
     runtime = current_app.extensions["mmcds"]
+    origin = request_origin()
     try:
-        stored = runtime.store.record_feedback(service_id, items)
+        cards = _audited(runtime.store, [str(i["card"]) for i in items])
+        refusal = check_against_audit(service_id, items, cards)
+        if refusal is not None:
+            log.info("feedback refused", extra={"service": service_id, "status": refusal.status,
+                                                "reason": refusal.error})
+            return _error(refusal.status, refusal.error, refusal.detail)
+        stored = runtime.store.record_feedback(service_id, items, origin=origin, cards=cards)
     except Exception as exc:  # the store is down: say so, without internals
         log.error("feedback write failed", extra={"service": service_id, "error_type": type(exc).__name__})
         return _error(503, "store unavailable", "feedback could not be stored; retry later")
-    for item in items:
-        metrics.observe_feedback(service_id, str(item.get("outcome")))
-    log.info("feedback stored", extra={"service": service_id, "status": 200, "count": stored})
+    check = origin == ORIGIN_CHECK or any(c.origin == ORIGIN_CHECK for c in cards.values())
+    if not check:
+        for item in items:
+            metrics.observe_feedback(service_id, str(item.get("outcome")))
+    log.info("feedback stored", extra={"service": service_id, "status": 200, "count": stored,
+                                       "items": len(items), "kind": ORIGIN_CHECK if check else ORIGIN_EHR})
     return Response(b"{}", status=200, mimetype="application/json")
+
+
+def _audited(store: Any, card_uuids: list[str]) -> dict[str, Any]:
+    """The audit records of the cards, waiting briefly for rows another worker has yet to commit."""
+    cards = store.audited_cards(card_uuids)
+    for pause in AUDIT_WAIT_STEPS_S:
+        if all(u in cards for u in card_uuids):
+            break
+        time.sleep(pause)
+        cards = store.audited_cards(card_uuids)
+    return cards
+
+
+def check_against_audit(service_id: str, items: list[dict], cards: dict[str, Any]) -> FeedbackError | None:
+    """The first item that does not match what this service issued, as a 422; None when all do."""
+    for i, item in enumerate(items):
+        card = cards.get(str(item["card"]))
+        if card is None:
+            return FeedbackError(422, "unknown card", f"feedback[{i}]/card: no card with this uuid was issued "
+                                                      "by this deployment")
+        if card.service_id != service_id:
+            return FeedbackError(422, "card of another service",
+                                 f"feedback[{i}]/card: issued by service '{card.service_id}', not '{service_id}'")
+        for j, suggestion in enumerate(item.get("acceptedSuggestions") or []):
+            if str(suggestion.get("id")) not in card.suggestions:
+                return FeedbackError(422, "unknown suggestion",
+                                     f"feedback[{i}]/acceptedSuggestions/{j}/id: not a suggestion of this card")
+    return None

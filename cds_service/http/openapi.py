@@ -103,8 +103,11 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERROR_TEXT = {
     400: "Malformed JSON, wrong hook, or a request/context that violates the schema.",
     401: "Missing, invalid, expired, replayed or wrongly addressed client JWT (AUTH_MODE=jwt).",
-    403: "Authenticated client not allowed (tenant allow-list).",
+    403: "Authenticated client not allowed (tenant allow-list), or the request's fhirServer may not receive "
+         "its access token (FHIR_SERVER_ALLOWLIST).",
     404: "Unknown service id.",
+    405: "A known service answers POST only.",
+    422: "Feedback for a card this service never issued, or a suggestion the card did not carry.",
     412: "Prefetch missing and no FHIR server to fetch it from (or the FHIR server could not provide it).",
     413: "Request body larger than MAX_BODY_BYTES.",
     415: "The body is not JSON (Content-Type).",
@@ -187,7 +190,11 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 "tags": ["cds-hooks"], "operationId": "discovery", "summary": "CDS Hooks discovery",
                 "responses": {"200": _json_body(_ref("CdsDiscovery"), "The services, their hooks and prefetch templates.")},
             }},
-            "/cds-services/{service_id}": {"post": {
+            "/cds-services/{service_id}": {"get": {
+                "tags": ["cds-hooks"], "operationId": "getService", "summary": "Not an operation: 404 or 405 JSON",
+                "parameters": [service_param],
+                "responses": _errors(404, 405),
+            }, "post": {
                 "tags": ["cds-hooks"], "operationId": "invokeService", "summary": "Invoke a CDS service",
                 "parameters": [service_param],
                 "security": security,
@@ -197,15 +204,20 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                     **_errors(400, 401, 403, 404, 412, 413, 415),
                 },
             }},
-            "/cds-services/{service_id}/feedback": {"post": {
+            "/cds-services/{service_id}/feedback": {"get": {
+                "tags": ["cds-hooks"], "operationId": "getFeedback", "summary": "Not an operation: 404 or 405 JSON",
+                "parameters": [service_param],
+                "responses": _errors(404, 405),
+            }, "post": {
                 "tags": ["cds-hooks"], "operationId": "feedback", "summary": "What the clinician did with the cards",
                 "parameters": [service_param],
                 "security": security,
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _ref("FeedbackRequest")}}},
                 "responses": {
-                    "200": _json_body({"type": "object", "maxProperties": 0}, "Stored."),
-                    **_errors(400, 401, 403, 404, 413, 415, 503),
+                    "200": _json_body({"type": "object", "maxProperties": 0},
+                                      "Stored (the same decision posted again is stored once)."),
+                    **_errors(400, 401, 403, 404, 413, 415, 422, 503),
                 },
             }},
             "/healthz": {"get": {
@@ -218,7 +230,8 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 "summary": "Readiness: knowledge loaded and the store reachable",
                 "responses": {
                     "200": _json_body(_ref("Readiness"), "Ready to take traffic."),
-                    "503": _json_body(_ref("Readiness"), "Not ready (the store is unreachable)."),
+                    "503": _json_body(_ref("Readiness"), "Not ready (the store is unreachable, or AUTH_MODE=jwt "
+                                                         "and no trusted issuer's key set can be read)."),
                 },
             }},
             "/metrics": {"get": {
@@ -238,7 +251,9 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 "Readiness": {
                     "type": "object", "required": ["status", "knowledgeVersion", "store"],
                     "properties": {"status": {"enum": ["ready", "not ready"]}, "knowledgeVersion": {"type": "string"},
-                                   "knowledgeDigest": {"type": "string"}, "store": {"enum": ["ok", "unreachable"]}},
+                                   "knowledgeDigest": {"type": "string"}, "store": {"enum": ["ok", "unreachable"]},
+                                   "auth": {"type": "string"},
+                                   "issuers": {"type": "object", "additionalProperties": {"type": "string"}}},
                 },
             },
             "securitySchemes": {

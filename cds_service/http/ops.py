@@ -1,4 +1,5 @@
-"""Operations endpoints: liveness, readiness (knowledge loaded, store reachable), metrics."""
+"""Operations endpoints: liveness, readiness (knowledge loaded, store reachable, and under JWT at
+least one trusted issuer whose key set can be read), metrics."""
 
 from __future__ import annotations
 
@@ -19,13 +20,19 @@ def healthz() -> Response:
 def readyz() -> Response:
     runtime = current_app.extensions["mmcds"]
     store_ok = runtime.store.ping() if runtime.store is not None else False
-    body = {
-        "status": "ready" if store_ok else "not ready",
+    issuers = runtime.issuer_status() if hasattr(runtime, "issuer_status") else {}
+    auth_ok = runtime.settings.auth_mode != "jwt" or any(v == "ok" for v in issuers.values())
+    ready = store_ok and auth_ok
+    body: dict[str, object] = {
+        "status": "ready" if ready else "not ready",
         "knowledgeVersion": runtime.knowledge.version,
         "knowledgeDigest": runtime.knowledge.digest,
         "store": "ok" if store_ok else "unreachable",
+        "auth": runtime.settings.auth_mode if auth_ok else "no usable trusted issuer",
     }
-    return json_response(body, 200 if store_ok else 503)
+    if issuers:
+        body["issuers"] = issuers
+    return json_response(body, 200 if ready else 503)
 
 
 @bp.get("/metrics")

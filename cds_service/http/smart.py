@@ -13,8 +13,9 @@ Why it is built this way:
 - Nothing is kept in server memory between the two steps (several workers/replicas): the pending
   launch (state, iss, token endpoint) rides in a signed, HttpOnly cookie scoped to `/smart`, and
   the PKCE verifier is derived from the state with the server secret, so it never leaves the server.
-  The secret is `SECRET_KEY` (config or `MMCDS_SECRET_KEY`; set it for several replicas), else one
-  generated once into the data folder (shared by the workers of one host).
+  The secret is `SECRET_KEY` (config or `MMCDS_SECRET_KEY`), else one generated once into the data
+  folder (shared by the workers of one host). Several replicas must share it: with a PostgreSQL
+  store `serve` refuses to start without it (cds_service/startup.py).
 - The access token is used for the FHIR reads of this one response and dropped: it is never sent
   to the browser, stored or logged; nor is any patient data logged. Pages answer `no-store`, and
   `Referrer-Policy: no-referrer` keeps the one-time code out of Referer headers to cited sources.
@@ -49,6 +50,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from cds_service.hooks.registry import PREFETCH
 from cds_service.render.cards import EXTENSION_KEY
+from cds_service.security.forwarding import scope_for_server, use_scope
 from cds_service.web import STATIC_DIR, TEMPLATE_DIR
 from cds_service.web.markdown import render_markdown, safe_url
 
@@ -120,7 +122,8 @@ def _secret() -> bytes:
     cache = current_app.extensions.setdefault("mmcds.smart", {})
     if "secret" in cache:
         return cache["secret"]
-    configured = _config("SECRET_KEY") or current_app.secret_key
+    configured = getattr(current_app.extensions["mmcds"].settings, "secret_key", None) or _config("SECRET_KEY") \
+        or current_app.secret_key
     if configured:
         secret = configured.encode() if isinstance(configured, str) else bytes(configured)
     else:
@@ -376,8 +379,10 @@ def redirect() -> Response:
             },
             "context": {"patientId": patient_id, "userId": "Practitioner/unknown"},
         }
-        # SMART: need_patient_banner false means the EHR already shows who the patient is
-        resp = render_evidence(hook_request, banner=token.get("need_patient_banner") is not False)
+        # SMART: need_patient_banner false means the EHR already shows who the patient is; the token
+        # goes to the launching FHIR server only (security/forwarding.py)
+        with use_scope(scope_for_server(entry["iss"])):
+            resp = render_evidence(hook_request, banner=token.get("need_patient_banner") is not False)
     except SmartError as exc:
         resp = error_page(exc)
     _set_pending(resp, remaining)

@@ -125,6 +125,7 @@ class JwksSource:
         self._last_attempt: float | None = None
         self._lock = threading.Lock()
         self.fetch_count = 0  # observability and tests
+        self.last_error: str | None = None  # why the last read failed (safe to log: no token content)
 
     def _read(self) -> Any:
         if _is_url(self.location):
@@ -158,9 +159,21 @@ class JwksSource:
         except JwksError as exc:
             # Keep serving the keys we had: an issuer's brief outage must not lock every EHR out.
             log.warning("jwks refresh failed", extra={"fields": {"jwks": self.location, "reason": str(exc)}})
+            self.last_error = str(exc)
             return
         self._keys = keys
         self._loaded_at = now
+        self.last_error = None if keys else "no usable signing key in the key set"
+
+    def usable(self) -> bool:
+        """Does this source hold at least one signing key? Reads it when never read or stale
+        (rate-limited like every refresh): readiness and start-up ask this."""
+        now = time.monotonic()
+        with self._lock:
+            stale = self._loaded_at is None or now - self._loaded_at >= self.max_age_s
+            if stale and self._may_refresh(now):
+                self._refresh_locked(now)
+            return bool(self._keys)
 
     def _may_refresh(self, now: float) -> bool:
         return self._last_attempt is None or now - self._last_attempt >= self.min_refresh_s

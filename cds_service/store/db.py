@@ -2,103 +2,57 @@
 
 SQLAlchemy 2 Core so one code path serves SQLite (the embedded default: one file, WAL, safe under
 several gunicorn worker processes) and PostgreSQL (`postgresql+psycopg://…`, for several replicas).
-Nothing here holds patient data: card and suggestion uuids we generated, rule ids, a sha256 of the
-inputs the caller computed, timings, and feedback outcomes with coded override reasons only (the
-free-text `userComment` may hold anything a clinician typed, so it is never stored).
+The audit holds no patient data: card and suggestion uuids we generated, rule ids, a sha256 of
+the inputs the caller computed, timings. Feedback holds outcomes, coded override reasons and the
+clinician's `userComment` (cut to 2 000 characters): the comment is what a reviewer of the rules
+most needs, so it is kept — in the store only, never in a log line or a metric. Retention
+(`purge`) removes audit and feedback rows older than a cut-off. Tables: store/tables.py.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
-import queue
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    delete,
-    event,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import Table, create_engine, delete, event, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-SCHEMA_VERSION = 1
+from cds_service.store.audit_writer import AuditWriter
+from cds_service.store.tables import (
+    MAX_COMMENT,
+    ORIGIN_EHR,
+    ORIGINS,
+    SCHEMA_VERSION,
+    audit_table,
+    dedupe_key,
+    feedback_table,
+    jti_table,
+    meta_table,
+    metadata,
+    parse_instant,
+    sqlite_text,
+    utcnow,
+)
+
+__all__ = ["SCHEMA_VERSION", "AuditedCard", "Store", "audit_rows_for", "migrate", "normalise_url"]
+
 # Prune expired JWT ids at most this often per process (a DELETE on every request is wasted work).
 JTI_PRUNE_INTERVAL_S = 60.0
 READ_ONLY = "mmcds_read_only"
 _MAX_ID = 200  # longest uuid/id string we keep; longer values are cut (they are ours or opaque ids)
 
 _log = logging.getLogger("cds_service.store")
-metadata = MetaData()
-
-meta_table = Table(
-    "mmcds_meta",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", String(200), nullable=False),
-)
-
-audit_table = Table(
-    "mmcds_audit_card",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("created_at", Float, nullable=False),  # epoch seconds, UTC
-    Column("hook_instance", String(_MAX_ID), nullable=False),
-    Column("service_id", String(100), nullable=False),
-    Column("hook", String(100), nullable=False),
-    Column("card_uuid", String(_MAX_ID), nullable=False),
-    Column("rule_id", String(200)),
-    Column("kind", String(50)),
-    Column("code", String(200)),
-    Column("suggestion_uuids", Text, nullable=False, default="[]"),  # JSON list
-    Column("knowledge_version", String(100)),
-    Column("input_hash", String(128), nullable=False),
-    Column("timings_ms", Text, nullable=False, default="{}"),  # JSON object
-    UniqueConstraint("card_uuid", name="uq_mmcds_audit_card_uuid"),
-)
-
-feedback_table = Table(
-    "mmcds_feedback",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("received_at", Float, nullable=False),
-    Column("service_id", String(100), nullable=False),
-    Column("card_uuid", String(_MAX_ID), nullable=False, index=True),
-    Column("outcome", String(20), nullable=False),
-    Column("accepted_suggestions", Text, nullable=False, default="[]"),  # JSON list of ids
-    Column("override_system", String(500)),
-    Column("override_code", String(200)),
-    Column("outcome_timestamp", String(64), nullable=False),
-)
-
-jti_table = Table(
-    "mmcds_jti",
-    metadata,
-    Column("issuer", String(500), primary_key=True),
-    Column("jti", String(255), primary_key=True),
-    Column("expires_at", BigInteger, nullable=False, index=True),  # epoch seconds
-)
 
 
 def _clip(value: Any, n: int = _MAX_ID) -> str:
@@ -172,10 +126,11 @@ if hasattr(os, "register_at_fork"):
 
 
 def audit_rows_for(*, hook_instance: str, service_id: str, hook: str, cards: list[dict], input_hash: str,
-                   timings_ms: dict[str, float], knowledge_version: str) -> list[dict]:
+                   timings_ms: dict[str, float], knowledge_version: str, origin: str = ORIGIN_EHR) -> list[dict]:
     """The audit rows of one answer: one per card, ids and rule metadata only."""
-    now = time.time()
+    now = utcnow()
     shared = {
+        "origin": origin if origin in ORIGINS else ORIGIN_EHR,
         "created_at": now,
         "hook_instance": _clip(hook_instance or ""),
         "service_id": _clip(service_id, 100),
@@ -204,118 +159,14 @@ def audit_rows_for(*, hook_instance: str, service_id: str, hook: str, cards: lis
     return rows
 
 
-class AuditWriter:
-    """Commits audit rows from a queue in batches, on a thread of the process that queued them.
+@dataclass(frozen=True)
+class AuditedCard:
+    """What the audit knows of a card we issued: feedback is checked and tied to its rule by it."""
 
-    Why: a commit per answer (SQLAlchemy + BEGIN IMMEDIATE + WAL) cost ~0.5 ms of the request's
-    CPU and serialised the workers on SQLite's write lock; one commit per batch costs about the
-    same for 1 or 200 rows. A request only puts its rows on a `SimpleQueue`; the writer wakes on
-    the first, waits `BATCH_WINDOW_S` for more, and commits them together.
-    Nothing is dropped: a failed batch is retried answer by answer and what still fails is
-    logged (never with patient data); `flush()` waits until everything queued so far is
-    committed; `stop()` runs at interpreter exit and from gunicorn's `worker_exit` hook. A worker
-    forked from a parent that had a writer starts its own thread and queue on first use.
-    """
-
-    # A commit per quarter second and worker, whatever the load: measured (bench/), a 20 ms window
-    # still cost ~0.1 ms of system CPU per answer in SQLite's WAL writes and file locking.
-    BATCH_WINDOW_S = 0.25
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._done = threading.Condition()
-        self._pid = -1
-        self._queue: queue.SimpleQueue[list[dict] | None] = queue.SimpleQueue()
-        self._submitted = 0
-        self._count_lock = threading.Lock()
-        self._written = 0
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-        self.failures = 0
-        atexit.register(self.stop)
-
-    def submit(self, rows: list[dict]) -> None:
-        if self._pid != os.getpid() or self._thread is None:
-            self._start()
-        with self._count_lock:  # count and queue order agree, so flush() knows what it waits for
-            self._submitted += 1
-            self._queue.put(rows)
-
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._pid == os.getpid() and self._thread is not None:
-                return
-            # a forked child: the parent's queue and counts are the parent's to write
-            self._queue = queue.SimpleQueue()
-            self._submitted = 0
-            self._count_lock = threading.Lock()
-            self._written = 0
-            self._done = threading.Condition()
-            self._thread = threading.Thread(target=self._loop, name="mmcds-audit-writer", daemon=True)
-            self._pid = os.getpid()
-            self._thread.start()
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        if self._pid != os.getpid() or self._thread is None:
-            return True  # nothing was queued in this process
-        target = self._submitted
-        deadline = time.monotonic() + timeout
-        with self._done:
-            while self._written < target:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    return False
-                self._done.wait(min(left, 0.5))
-        return True
-
-    def stop(self) -> None:
-        """Commit what is queued, then end the thread (a later `submit` starts a new one)."""
-        if self._pid != os.getpid() or self._thread is None:
-            return
-        self.flush()
-        thread, self._thread = self._thread, None
-        self._queue.put(None)
-        thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        q = self._queue
-        while True:
-            first = q.get()
-            batch: list[list[dict]] = []
-            stopping = first is None
-            if first is not None:
-                batch.append(first)
-                time.sleep(self.BATCH_WINDOW_S)  # let the answers of the next moments join this commit
-            while True:
-                try:
-                    item = q.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-            if batch:
-                self._write(batch)
-                with self._done:
-                    self._written += len(batch)
-                    self._done.notify_all()
-            if stopping:
-                return
-
-    def _write(self, batch: list[list[dict]]) -> None:
-        rows = [r for rows in batch for r in rows]
-        try:
-            self._store._insert_audit_rows(rows)
-            return
-        except Exception:  # noqa: BLE001 - retried below, one answer at a time
-            pass
-        for rows in batch:
-            try:
-                self._store._insert_audit_rows(rows)
-            except Exception as exc:  # noqa: BLE001 - the answer was sent; ops see the failure
-                self.failures += 1
-                _log.error("audit write failed", extra={"error_type": type(exc).__name__, "rows": len(rows)})
+    service_id: str
+    rule_id: str | None
+    suggestions: frozenset[str]
+    origin: str
 
 
 class Store:
@@ -368,7 +219,12 @@ class Store:
                 conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif int(current) > SCHEMA_VERSION:
                 raise RuntimeError(f"store schema version {current} is newer than this code ({SCHEMA_VERSION})")
-            elif int(current) < SCHEMA_VERSION:  # future migrations step from `current` up to SCHEMA_VERSION here
+            elif int(current) < SCHEMA_VERSION:
+                from cds_service.store.migrations import upgrade_1_to_2
+
+                if int(current) == 1:
+                    upgrade_1_to_2(conn, is_sqlite=self.is_sqlite, schema=self.schema,
+                                   insert=lambda t: self._dialect_insert(t))
                 conn.execute(
                     meta_table.update().where(meta_table.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
                 )
@@ -381,6 +237,18 @@ class Store:
         with self._reader() as conn:
             value = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
         return None if value is None else int(value)
+
+    def meta_value(self, key: str) -> str | None:
+        with self._reader() as conn:
+            return conn.execute(select(meta_table.c.value).where(meta_table.c.key == key)).scalar()
+
+    def set_meta_value(self, key: str, value: str, *, replace: bool = True) -> None:
+        """Record a value; without `replace` the first writer wins (replicas starting together)."""
+        stmt = self._dialect_insert(meta_table).values(key=key, value=value)
+        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}) if replace \
+            else stmt.on_conflict_do_nothing()
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
 
     def drop_schema(self) -> None:
         """Drop our tables (tests); for a PostgreSQL `schema`, drop the whole schema."""
@@ -413,6 +281,7 @@ class Store:
         input_hash: str,
         timings_ms: dict[str, float],
         knowledge_version: str,
+        origin: str = ORIGIN_EHR,
     ) -> None:
         """One row per card; only ids we generated and rule metadata, never card text.
 
@@ -420,7 +289,8 @@ class Store:
         which commits whatever has queued in one transaction (readers here flush it first).
         """
         rows = audit_rows_for(hook_instance=hook_instance, service_id=service_id, hook=hook, cards=cards,
-                              input_hash=input_hash, timings_ms=timings_ms, knowledge_version=knowledge_version)
+                              input_hash=input_hash, timings_ms=timings_ms, knowledge_version=knowledge_version,
+                              origin=origin)
         if not rows:
             return
         if self._writer is not None:
@@ -448,6 +318,8 @@ class Store:
             marks = ", ".join(f":{c}" if self.is_sqlite else f"%({c})s" for c in cols)
             sql = self._audit_sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) "
                                      "ON CONFLICT (card_uuid) DO NOTHING")
+        if self.is_sqlite:  # the raw INSERT skips the column types: store SQLite's text form of the time
+            rows = [{**r, "created_at": sqlite_text(r["created_at"])} for r in rows]
         with self.engine.begin() as conn:
             conn.exec_driver_sql(sql, rows)
 
@@ -459,60 +331,81 @@ class Store:
         return insert(table)
 
     # ---------------------------------------------------------------- feedback
-    def record_feedback(self, service_id: str, items: list[dict]) -> int:
-        """Store validated CDS Hooks feedback items; returns how many were stored."""
-        now = time.time()
-        rows = []
+    def audited_cards(self, card_uuids: list[str]) -> dict[str, AuditedCard]:
+        """The audit records of these cards (flushing this process's queued audit rows first)."""
+        self.flush()
+        wanted = sorted({_clip(u) for u in card_uuids if isinstance(u, str)})
+        if not wanted:
+            return {}
+        a = audit_table
+        with self._reader() as conn:
+            rows = conn.execute(select(a.c.card_uuid, a.c.service_id, a.c.rule_id, a.c.suggestion_uuids, a.c.origin)
+                                .where(a.c.card_uuid.in_(wanted))).all()
+        return {r.card_uuid: AuditedCard(r.service_id, r.rule_id, frozenset(json.loads(r.suggestion_uuids or "[]")),
+                                         r.origin) for r in rows}
+
+    def record_feedback(self, service_id: str, items: list[dict], *, origin: str = ORIGIN_EHR,
+                        cards: dict[str, AuditedCard] | None = None) -> int:
+        """Store validated CDS Hooks feedback items; returns how many were new.
+
+        The same decision posted again (same card, outcome and accepted suggestions) is not stored
+        twice (`dedupe_key`). Each row carries its card's rule and origin from the audit (`cards`,
+        looked up when not given); a card the HTTP layer found to come from the conformance
+        harness marks its feedback `check` whatever the caller said.
+        """
+        now = utcnow()
+        if cards is None:
+            cards = self.audited_cards([i.get("card") for i in items])
+        rows: dict[str, dict] = {}
         for item in items:
-            reason = (item.get("overrideReason") or {}).get("reason") or {}
+            override = item.get("overrideReason") or {}
+            reason = override.get("reason") or {}
+            comment = override.get("userComment")
             accepted = [_clip(s.get("id")) for s in item.get("acceptedSuggestions") or [] if isinstance(s, dict)]
-            rows.append(
-                {
-                    "received_at": now,
-                    "service_id": _clip(service_id, 100),
-                    "card_uuid": _clip(item["card"]),
-                    "outcome": _clip(item["outcome"], 20),
-                    "accepted_suggestions": json.dumps(accepted),
-                    "override_system": _clip(reason["system"], 500) if isinstance(reason.get("system"), str) else None,
-                    "override_code": _clip(reason["code"]) if isinstance(reason.get("code"), str) else None,
-                    "outcome_timestamp": _clip(item.get("outcomeTimestamp") or "", 64),
-                }
-            )
+            card_uuid, outcome = _clip(item["card"]), _clip(item["outcome"], 20)
+            card = cards.get(card_uuid)
+            row_origin = card.origin if card is not None and card.origin != ORIGIN_EHR else origin
+            key = dedupe_key(card_uuid, outcome, accepted)
+            rows.setdefault(key, {
+                "received_at": now,
+                "service_id": _clip(service_id, 100),
+                "card_uuid": card_uuid,
+                "rule_id": card.rule_id if card is not None else None,
+                "card_known": card is not None,
+                "outcome": outcome,
+                "accepted_suggestions": json.dumps(accepted),
+                "override_system": _clip(reason["system"], 500) if isinstance(reason.get("system"), str) else None,
+                "override_code": _clip(reason["code"]) if isinstance(reason.get("code"), str) else None,
+                "user_comment": _clip(comment, MAX_COMMENT) if isinstance(comment, str) and comment.strip() else None,
+                "outcome_timestamp": parse_instant(item.get("outcomeTimestamp")) or now,
+                "origin": row_origin if row_origin in ORIGINS else ORIGIN_EHR,
+                "dedupe_key": key,
+            })
         if not rows:
             return 0
+        stmt = self._dialect_insert(feedback_table).on_conflict_do_nothing().returning(feedback_table.c.id)
+        stored = 0
         with self.engine.begin() as conn:
-            conn.execute(feedback_table.insert(), rows)
-        return len(rows)
+            for row in rows.values():  # one statement per row: RETURNING says which rows were new
+                stored += conn.execute(stmt, row).first() is not None
+        return stored
 
-    def feedback_report(self) -> dict:
-        """CONTRACT shape: `{"total", "byRule": {rule: {"accepted", "overridden"}}, "unknownCards"}`.
+    def feedback_report(self, *, since: datetime | None = None, until: datetime | None = None,
+                        origins: tuple[str, ...] = (ORIGIN_EHR,)) -> dict:
+        """CONTRACT's `{"total", "byRule", "unknownCards"}` plus the breakdowns of store/feedback.py."""
+        from cds_service.store.feedback import build_report
 
-        Feedback reaches its rule through the audit row of the card; feedback whose card uuid was
-        never audited (another deployment, a lost audit, a forged uuid) counts as unknown.
-        """
         self.flush()
-        f, a = feedback_table, audit_table
         with self._reader() as conn:
-            total = conn.execute(select(func.count()).select_from(f)).scalar() or 0
-            rows = conn.execute(
-                select(a.c.rule_id, f.c.outcome, func.count())
-                .select_from(f.join(a, a.c.card_uuid == f.c.card_uuid))
-                .group_by(a.c.rule_id, f.c.outcome)
-            ).all()
-            unknown = (
-                conn.execute(
-                    select(func.count())
-                    .select_from(f.outerjoin(a, a.c.card_uuid == f.c.card_uuid))
-                    .where(a.c.id.is_(None))
-                ).scalar()
-                or 0
-            )
-        by_rule: dict[str, dict[str, int]] = {}
-        for rule_id, outcome, count in rows:
-            entry = by_rule.setdefault(rule_id or "(none)", {"accepted": 0, "overridden": 0})
-            if outcome in entry:
-                entry[outcome] += int(count)
-        return {"total": int(total), "byRule": dict(sorted(by_rule.items())), "unknownCards": int(unknown)}
+            return build_report(conn, since=since, until=until, origins=origins)
+
+    def purge(self, before: datetime, *, dry_run: bool = False) -> dict[str, int]:
+        """Retention: delete audit rows created and feedback rows received before `before`."""
+        from cds_service.store.feedback import purge_before
+
+        self.flush()
+        with (self._reader() if dry_run else self.engine.begin()) as conn:
+            return purge_before(conn, before, dry_run=dry_run)
 
     def audit_rows(self, hook_instance: str | None = None) -> list[dict]:
         """Audit rows as dicts (tests, support); JSON columns decoded."""
@@ -569,12 +462,19 @@ class Store:
         return max(result.rowcount or 0, 0)
 
 
-def migrate(database_url: str, *, schema: str | None = None) -> int:
-    """Create or upgrade the store schema (a deployment step); returns the schema version."""
+def migrate(database_url: str, *, schema: str | None = None, secret_key: str | None = None) -> int:
+    """Create or upgrade the store schema (a deployment step); returns the schema version.
+
+    With `secret_key`, records its fingerprint as the one every replica must hold (startup.py):
+    the initContainer runs this before a rollout's pods start, so a rotated key takes over.
+    """
     store = Store(database_url, schema=schema)
     try:
         store.create_schema()
+        if secret_key:
+            from cds_service.startup import FINGERPRINT_KEY, secret_fingerprint
+
+            store.set_meta_value(FINGERPRINT_KEY, secret_fingerprint(secret_key))
         return store.schema_version() or SCHEMA_VERSION
     finally:
         store.dispose()
-
