@@ -283,3 +283,24 @@ def filtered(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rtype = split.path.split("/")[0]
         wanted[rtype] = [(k, v) for k, v in parse_qsl(split.query) if k not in ("patient", "_include")]
     return [r for r in resources if r.get("resourceType") in wanted and _matches(r, wanted[r["resourceType"]])]
+
+
+# ------------------------------------------------------------------------------- requests
+def requests_for(pid: str, resources: list[dict[str, Any]], hook: str = "patient-view",
+                 draft_agent: str = "carfilzomib", instance: str = "") -> dict[str, Any]:
+    """A CDS Hooks request for the chart: patient-view, or order-select with one draft order of
+    `draft_agent` (RxNorm ingredient of bench/patients.py) — the same prefetch either way."""
+    body = patients.hook_request(pid, patients.prefetch_for(resources), hook=hook)
+    if instance:
+        body["hookInstance"] = instance
+    if hook != "patient-view":
+        ingredient = patients.DRUGS[draft_agent][0]
+        draft = {"resourceType": "MedicationRequest", "id": f"draft-{pid}", "status": "draft", "intent": "order",
+                 "subject": {"reference": f"Patient/{pid}"},
+                 "medicationCodeableConcept": {"coding": [{"system": patients.RXNORM, "code": ingredient,
+                                                           "display": draft_agent}], "text": draft_agent},
+                 "dosageInstruction": [{"text": f"{draft_agent} per protocol"}]}
+        body["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}
+        if hook == "order-select":
+            body["context"]["selections"] = [f"MedicationRequest/{draft['id']}"]
+    return body
