@@ -24,7 +24,7 @@ from cds_service.gather.gather import DataUnavailable, gather
 from cds_service.hooks.registry import PREFETCH
 from cds_service.knowledge.loader import default_knowledge
 from cds_service.pipeline import run
-from cds_service.record.decode import decode_request, observation_is_read
+from cds_service.record.decode import SKIP_FROM_BYTES, decode_request, observation_is_read
 from cds_service.record.normalise import build_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def _fixture_bodies() -> list[bytes]:
 @pytest.mark.parametrize("body", _fixture_bodies(), ids=lambda b: str(len(b)))
 def test_fixtures_give_the_same_record_decoded_or_parsed(body: bytes) -> None:
     plain = orjson.loads(body)
-    decoded, _skipped = decode_request(body, KNOWLEDGE)
+    decoded, _skipped = decode_request(body, KNOWLEDGE, skip_from=0)
     assert {k: v for k, v in decoded.items() if k != "prefetch"} == {k: v for k, v in plain.items() if k != "prefetch"}
     if isinstance(plain.get("prefetch"), dict):
         assert _record(decoded) == _record(plain)
@@ -55,7 +55,7 @@ def test_fixtures_give_the_same_record_decoded_or_parsed(body: bytes) -> None:
 def test_long_chart_skips_routine_results_and_keeps_the_record() -> None:
     _bare, full = charts.long_chart(years=2)
     body = orjson.dumps(patients.hook_request("bench-long", patients.prefetch_for(full)))
-    decoded, skipped = decode_request(body, KNOWLEDGE)
+    decoded, skipped = decode_request(body, KNOWLEDGE, skip_from=0)
     routine = sum(1 for r in full if r["resourceType"] == "Observation" and r["id"].startswith("n"))
     assert skipped >= routine > 1000  # and any history result no rule reads yet (the record is the check)
     assert _record(decoded) == _record(orjson.loads(body))
@@ -64,7 +64,7 @@ def test_long_chart_skips_routine_results_and_keeps_the_record() -> None:
 def test_distinct_charts_give_the_same_record() -> None:
     for pid, chart in charts.distinct_charts(12):
         body = orjson.dumps(patients.hook_request(pid, patients.prefetch_for(chart)))
-        assert _record(decode_request(body, KNOWLEDGE)[0]) == _record(orjson.loads(body))
+        assert _record(decode_request(body, KNOWLEDGE, skip_from=0)[0]) == _record(orjson.loads(body))
 
 
 @pytest.mark.parametrize("observation,read", [
@@ -99,7 +99,7 @@ def test_odd_shapes_decode_to_the_same_record(prefetch: object, other: object) -
     """Whatever the EHR sends, the decoder gives what orjson would, apart from Observations the
     record does not read: the same gathering outcome and the same record."""
     body = orjson.dumps({"hook": "patient-view", "prefetch": prefetch, "context": other})
-    decoded, _n = decode_request(body, KNOWLEDGE)
+    decoded, _n = decode_request(body, KNOWLEDGE, skip_from=0)
     plain = orjson.loads(body)
     assert {k: v for k, v in decoded.items() if k != "prefetch"} == {k: v for k, v in plain.items() if k != "prefetch"}
     if not isinstance(plain["prefetch"], dict):
@@ -119,15 +119,24 @@ def _outcome(prefetch: dict) -> tuple:
     return gathered.missing, gathered.problems, record
 
 
+def test_small_bodies_are_parsed_whole() -> None:
+    """Below SKIP_FROM_BYTES the skipping decoder costs more than it saves: orjson parses the body."""
+    _bare, full = charts.long_chart(years=0.2)
+    body = orjson.dumps(patients.hook_request("bench-long", patients.prefetch_for(full)))
+    assert len(body) < SKIP_FROM_BYTES
+    assert decode_request(body, KNOWLEDGE) == (orjson.loads(body), 0)
+    assert decode_request(body, KNOWLEDGE, skip_from=0)[1] > 0
+
+
 def test_not_json_raises_the_same_error() -> None:
     with pytest.raises(orjson.JSONDecodeError):
-        decode_request(b'{"hook": ', KNOWLEDGE)
-    assert decode_request(b"[1, 2]", KNOWLEDGE)[0] == [1, 2]
+        decode_request(b'{"hook": ', KNOWLEDGE, skip_from=0)
+    assert decode_request(b"[1, 2]", KNOWLEDGE, skip_from=0)[0] == [1, 2]
 
 
 def _cards(resources: list[dict], decode: bool = True) -> list[dict]:
     body = orjson.dumps(patients.hook_request("bench-long", patients.prefetch_for(resources)))
-    request = decode_request(body, KNOWLEDGE)[0] if decode else orjson.loads(body)
+    request = decode_request(body, KNOWLEDGE, skip_from=0)[0] if decode else orjson.loads(body)
     result = run("mm-next-line", request, load_settings({"AS_OF_DATE": "2026-11-01"}, environ={}), KNOWLEDGE)
     out = []
     for card in result.response["cards"]:
@@ -156,3 +165,14 @@ def test_the_filtered_chart_holds_what_the_templates_ask_for() -> None:
     kept_ids = {r["id"] for r in kept}
     left_out = [r for r in bare if r["id"] not in kept_ids]  # history results no rule reads (not in mappings)
     assert all(not observation_is_read(orjson.dumps(r), KNOWLEDGE) for r in left_out)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"hook": "patient-view", "unknownField": [1], "prefetch": {"patient": {"resourceType": "Patient", "id": "p"}}}',
+    b'{"hook": "patient-view", "prefetch": null}',
+    b'{"hook": "patient-view", "prefetch": [1, 2]}',
+    b'{"hook": "patient-view"}',
+    b'{"hook": 5, "context": "x", "prefetch": {"a": null, "b": {"resourceType": "Bundle", "entry": {"x": 1}}}}',
+])
+def test_envelopes_of_every_shape_come_through_unchanged(body: bytes) -> None:
+    assert decode_request(body, KNOWLEDGE, skip_from=0)[0] == orjson.loads(body)
