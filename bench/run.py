@@ -194,14 +194,14 @@ def time_repeat(case: Case, settings: Any, knowledge: Any, min_time_s: float, mi
 
     cache = StateCache(16)
     bodies = [case.body.replace(b'"hookInstance":"', f'"hookInstance":"r{i}-'.encode(), 1) for i in range(64)]
-    run(SERVICE_ID, orjson.loads(bodies[0]), settings, knowledge, cache=cache, body=bodies[0])
+    run(SERVICE_ID, orjson.loads(bodies[0]), settings, knowledge, cache=cache)
     cpu: list[float] = []
     started = time.perf_counter()
     while len(cpu) < min_reps or time.perf_counter() - started < min_time_s:
         body = bodies[len(cpu) % len(bodies)]
         request = orjson.loads(body)
         c1 = time.process_time()
-        result = run(SERVICE_ID, request, settings, knowledge, cache=cache, body=body)
+        result = run(SERVICE_ID, request, settings, knowledge, cache=cache)
         cpu.append((time.process_time() - c1) * 1000)
         if not result.state_cached:
             raise RuntimeError("repeat timing: the chart was not reused")

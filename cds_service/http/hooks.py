@@ -23,7 +23,7 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def read_json_body() -> bytes:
-    """The raw body (kept: the StateCache keys a repeated request on it), or a HookError (415)."""
+    """The raw body, or a HookError (415; 413 naming the limit and the setting that raises it)."""
     mimetype = (request.mimetype or "").lower()
     # No Content-Type at all (some scripted clients): try the body as JSON. A declared other type is 415.
     if mimetype and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
@@ -73,8 +73,8 @@ def invoke(service_id: str) -> Response:
             raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
         raw = read_json_body()
         base_url = host_url()
-        result = run(service_id, parse_json(raw, runtime.knowledge), runtime.settings, runtime.knowledge, base_url=base_url,
-                     cache=runtime.cache, body=raw)
+        result = run(service_id, parse_json(raw, runtime.knowledge), runtime.settings, runtime.knowledge,
+                     base_url=base_url, cache=runtime.cache)
     except HookError as exc:
         if exc.fetch_errors:
             metrics.observe_fetch(label, time.perf_counter() - started, exc.fetch_errors)
