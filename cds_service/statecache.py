@@ -2,9 +2,10 @@
 
 Why: an EHR calls the hooks again and again with the same chart — patient-view on every chart
 open, order-select on every order the clinician touches, order-sign at the end — and reading the
-chart into a record and deriving its state is most of a call's cost. Measured (bench/distinct.py):
-patient-view then two order-selects on the same chart −28 % CPU per call, a chart opened twice
-−34 to −39 %; a stream of charts never seen pays the digest and the bookkeeping, +12 to +21 %. The derivation is a pure
+chart into a record and deriving its state is most of a call's cost. Measured in process
+(bench/distinct.py, `python -m bench.run`): patient-view then two order-selects on the same chart
+−28 to −38 % CPU per call, a chart opened twice −30 to −40 %; a stream of charts never seen pays
+the bookkeeping, +5 to +6 % (the chart digest is computed either way: the audit's input hash). The derivation is a pure
 function of (the gathered resources, the as-of date, the knowledge), so its result can be reused
 when exactly those are the same: the key is a 128-bit (truncated SHA-256) digest of the gathered
 resources' JSON bytes together with the date and the knowledge digest. Any change to any

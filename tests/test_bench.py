@@ -15,9 +15,9 @@ import orjson
 import pytest
 
 from bench import charts, patients
+from bench.run import BenchConfig, linearity, markdown, round_trips, run_benchmark
 from cds_service.knowledge.loader import default_knowledge
 from cds_service.record.decode import observation_is_read
-from bench.run import BenchConfig, linearity, markdown, round_trips, run_benchmark
 
 
 def test_patient_generator_is_sized_deterministic_and_uses_reference_codes() -> None:
