@@ -485,7 +485,8 @@ def bench_fetch(cfg: BenchConfig, case: Case, settings: Any, knowledge: Any, wor
     server_cls = _fhir_server_class()
     out: dict[str, Any] = {"case": case.name, "resources": len(patients.served_resources(case.resources)),
                            "delay_ms": round(cfg.fetch_delay_s * 1000, 1)}
-    with server_cls(patients.served_resources(case.resources), delay_s=cfg.fetch_delay_s) as srv:
+    # a server that applies the search filters, as a US Core server does
+    with server_cls(patients.served_resources(case.resources), delay_s=cfg.fetch_delay_s, filters=True) as srv:
         request = patients.hook_request(case.patient_id, None, fhir_server=srv.base_url)
         body = orjson.dumps(request)
         calls, rounds, gather_ms, total_ms, cards = [], [], [], [], 0

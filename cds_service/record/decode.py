@@ -66,7 +66,7 @@ _HEAD = msgspec.json.Decoder(_Head)
 _EMPTY = (b"", b"null", b"[]", b"{}")
 # Bodies smaller than this are parsed whole with orjson: measured on this service's charts, the
 # skipping decoder only pays when a body carries megabytes of Observations nobody reads.
-SKIP_FROM_BYTES = 1024 * 1024
+SKIP_FROM_BYTES = 2 * 1024 * 1024
 _MEMOS: dict[str, tuple[dict[bytes, bool], dict[bytes, bool], dict[bytes, bool]]] = {}
 
 
