@@ -78,22 +78,54 @@ end
 """
 
 
+# Several bodies, sent round-robin; each wrk thread starts at a different place in the list.
+WRK_LUA_MANY = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {}
+local dir = os.getenv("BENCH_BODY_DIR")
+local n = tonumber(os.getenv("BENCH_BODY_COUNT"))
+for i = 1, n do
+  local f = assert(io.open(string.format("%s/%05d.json", dir, i), "rb"))
+  bodies[i] = f:read("*all")
+  f:close()
+end
+local counter = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("start", threads * 7919)
+end
+init = function(args)
+  counter = start or 0
+end
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, bodies[(counter % n) + 1])
+end
+""" + WRK_LUA[WRK_LUA.index("done = function"):]
+
+
 def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, body: bytes, clients: int, duration_s: float, threads: int = 2,
+def run_wrk(url: str, body: bytes | list[bytes], clients: int, duration_s: float, threads: int = 2,
             timeout_s: float = 30.0) -> LoadResult:
-    """`wrk -c clients` for `duration_s` seconds POSTing `body`; latencies from wrk's HDR histogram."""
+    """`wrk -c clients` for `duration_s` seconds POSTing `body` (or the bodies round-robin);
+    latencies from wrk's HDR histogram."""
     threads = max(1, min(threads, clients))
+    bodies = body if isinstance(body, list) else [body]
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         body_file = Path(tmp) / "body.json"
-        body_file.write_bytes(body)
+        body_file.write_bytes(bodies[0])
+        for i, b in enumerate(bodies, start=1):
+            (Path(tmp) / f"{i:05d}.json").write_bytes(b)
         script = Path(tmp) / "post.lua"
-        script.write_text(WRK_LUA)
+        script.write_text(WRK_LUA if len(bodies) == 1 else WRK_LUA_MANY)
         cmd = ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{max(1, round(duration_s))}s",
                "--timeout", f"{max(1, round(timeout_s))}s", "-s", str(script), url]
-        env = dict(os.environ, BENCH_BODY_FILE=str(body_file))
+        env = dict(os.environ, BENCH_BODY_FILE=str(body_file), BENCH_BODY_DIR=tmp, BENCH_BODY_COUNT=str(len(bodies)))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration_s + 60)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
     if proc.returncode != 0 or line is None:
@@ -112,13 +144,17 @@ def run_wrk(url: str, body: bytes, clients: int, duration_s: float, threads: int
 
 
 # ---------------------------------------------------------------------------------- Python
-def _client_thread(host: str, port: int, path: str, body: bytes, deadline: float, timeout_s: float,
-                   latencies: list[float], errors: dict[str, int], lock: threading.Lock) -> None:
-    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+def _client_thread(host: str, port: int, path: str, bodies: list[bytes], start: int, deadline: float,
+                   timeout_s: float, latencies: list[float], errors: dict[str, int], lock: threading.Lock) -> None:
+    """One client: POSTs the bodies round-robin from `start` (a list of one: the same body each time)."""
     conn: http.client.HTTPConnection | None = None
     local: list[float] = []
     local_errors: dict[str, int] = {}
+    i = start
     while time.monotonic() < deadline:
+        body = bodies[i % len(bodies)]
+        i += 1
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
         if conn is None:
             conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
         t0 = time.perf_counter()
@@ -148,8 +184,8 @@ def _client_thread(host: str, port: int, path: str, body: bytes, deadline: float
             errors[k] = errors.get(k, 0) + v
 
 
-def _worker_process(url: str, body: bytes, threads: int, start_at: float, duration_s: float,
-                    timeout_s: float, queue: Any) -> None:
+def _worker_process(url: str, bodies: list[bytes], threads: int, start_at: float, duration_s: float,
+                    timeout_s: float, queue: Any, first: int = 0) -> None:
     """One process of the Python generator: `threads` keep-alive clients, results sent back as JSON."""
     split = urlsplit(url)
     path = split.path + (f"?{split.query}" if split.query else "")
@@ -161,8 +197,9 @@ def _worker_process(url: str, body: bytes, threads: int, start_at: float, durati
         time.sleep(delay)
     deadline = time.monotonic() + duration_s
     pool = [threading.Thread(target=_client_thread, daemon=True,
-                             args=(split.hostname, split.port, path, body, deadline, timeout_s,
-                                   latencies, errors, lock)) for _ in range(threads)]
+                             args=(split.hostname, split.port, path, bodies,
+                                   (first + t) * max(1, len(bodies) // 16), deadline, timeout_s,
+                                   latencies, errors, lock)) for t in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
@@ -170,16 +207,18 @@ def _worker_process(url: str, body: bytes, threads: int, start_at: float, durati
     queue.put(orjson.dumps({"latencies": latencies, "errors": errors}))
 
 
-def run_python(url: str, body: bytes, clients: int, duration_s: float, processes: int | None = None,
+def run_python(url: str, body: bytes | list[bytes], clients: int, duration_s: float, processes: int | None = None,
                timeout_s: float = 30.0) -> LoadResult:
-    """Keep `clients` requests in flight from `processes` processes (default: up to 2, one per core)."""
+    """Keep `clients` requests in flight from `processes` processes (default: up to 2, one per core).
+    A list of bodies is sent round-robin, each client starting at a different place in it."""
+    bodies = body if isinstance(body, list) else [body]
     processes = max(1, min(clients, processes or min(2, os.cpu_count() or 1)))
     per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 1.0  # spawn cost must not eat into the measured window
-    procs = [ctx.Process(target=_worker_process, args=(url, body, n, start_at, duration_s, timeout_s, queue),
-                         daemon=True) for n in per]
+    procs = [ctx.Process(target=_worker_process, args=(url, bodies, n, start_at, duration_s, timeout_s, queue,
+                                                       sum(per[:j])), daemon=True) for j, n in enumerate(per)]
     for p in procs:
         p.start()
     latencies: list[float] = []
@@ -215,8 +254,9 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def run_load(tool: str, url: str, body: bytes, clients: int, duration_s: float) -> LoadResult:
-    """tool: "wrk", "python" or "auto" (wrk when installed)."""
+def run_load(tool: str, url: str, body: bytes | list[bytes], clients: int, duration_s: float) -> LoadResult:
+    """tool: "wrk", "python" or "auto" (wrk when installed). A list of bodies (distinct charts) is
+    sent round-robin."""
     if tool == "auto":
         tool = "wrk" if wrk_available() else "python"
     if tool == "wrk":

@@ -3,6 +3,7 @@
     python -m bench.profile                 # the 200-resource penta-refractory patient, 200 runs
     python -m bench.profile --size 1000 --reps 50
     python -m bench.profile --synthea
+    python -m bench.profile --distinct 200   # 200 charts never seen, each once (the target workload)
     python -m bench.profile --by-type        # record-building CPU per resource, by kind of resource
 
 Writes `bench/results/profile-<case>.txt` and `.html` (gitignored) and prints the text tree. The
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=200)
     parser.add_argument("--synthea", action="store_true", help="profile the largest Synthea patient instead")
+    parser.add_argument("--distinct", type=int, default=0, metavar="N",
+                        help="profile N different charts, each once, decoded as served (bench/charts.py)")
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.0005, help="sampling interval (s)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -86,23 +89,31 @@ def main(argv: list[str] | None = None) -> int:
 
     from cds_service.knowledge.loader import default_knowledge
     from cds_service.pipeline import run
+    from cds_service.record.decode import decode_request
 
-    if args.synthea:
-        pid, chart = patients.largest_synthea_patient()
-        name = "synthea-largest"
-    else:
-        pid, chart = patients.PATIENT_ID, patients.penta_refractory_patient(args.size)
-        name = f"penta-{args.size}"
-    body = orjson.dumps(patients.hook_request(pid, patients.prefetch_for(chart)))
     settings = _settings(BenchConfig(), Path(tempfile.mkdtemp(prefix="mmcds-profile-")))
     knowledge = default_knowledge()
-    for _ in range(5):
-        run(SERVICE_ID, orjson.loads(body), settings, knowledge)
+    if args.distinct:
+        from bench.distinct import distinct_bodies
+
+        bodies, name = distinct_bodies(args.distinct), f"distinct-{args.distinct}"
+        warm = distinct_bodies(5, seed=90_000)
+    else:
+        if args.synthea:
+            pid, chart = patients.largest_synthea_patient()
+            name = "synthea-largest"
+        else:
+            pid, chart = patients.PATIENT_ID, patients.penta_refractory_patient(args.size)
+            name = f"penta-{args.size}"
+        bodies = [orjson.dumps(patients.hook_request(pid, patients.prefetch_for(chart)))] * args.reps
+        warm = bodies[:5]
+    for body in warm:
+        run(SERVICE_ID, decode_request(body, knowledge)[0], settings, knowledge)
 
     profiler = Profiler(interval=args.interval)
     profiler.start()
-    for _ in range(args.reps):
-        run(SERVICE_ID, orjson.loads(body), settings, knowledge)
+    for body in bodies:
+        run(SERVICE_ID, decode_request(body, knowledge)[0], settings, knowledge)
     profiler.stop()
 
     args.out.mkdir(parents=True, exist_ok=True)

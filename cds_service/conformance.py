@@ -44,7 +44,7 @@ ORIGIN_HEADER = "MMCDS-Origin"  # http/feedback.py: `check` traffic is kept out 
 # CONTRACT.md: the service ids a deployment must offer, with their hooks.
 CONTRACT_SERVICES = {"mm-next-line": "patient-view", "mm-order-check": "order-select", "mm-order-sign": "order-sign"}
 CORS_ORIGIN = "https://sandbox.cds-hooks.org"
-OVERSIZE_BYTES = 8 * 1024 * 1024  # above the default 5 MiB MAX_BODY_BYTES
+OVERSIZE_BYTES = 12 * 1024 * 1024  # above the default 8 MiB MAX_BODY_BYTES
 JWT_LIFETIME_S = 300
 
 

@@ -29,7 +29,7 @@ from cds_service.render.cards import new_uuid
 from cds_service.render.orders import order_cards
 from cds_service.render.patient_view import patient_view_cards, view_settings_key
 from cds_service.render.state_card import state_card
-from cds_service.statecache import Entry, Known, StateCache, request_key, resources_digest
+from cds_service.statecache import Entry, StateCache, resources_digest
 
 log = logging.getLogger("cds_service.pipeline")
 
@@ -62,8 +62,7 @@ class HookResult:
     hook_instance: str
     input_hash: str
     timings_ms: dict[str, float] = field(default_factory=dict)
-    # what gathering found; for a known request body, its outcomes and Medications only (statecache.Known)
-    gathered: GatherResult | None = None
+    gathered: GatherResult | None = None  # what gathering found
     dropped_cards: int = 0
     state_cached: bool = False  # record and state reused from the StateCache
 
@@ -194,9 +193,9 @@ def check_patient(service_id: str, gathered: GatherResult) -> None:
 
 
 def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
-        base_url: str | None = None, cache: StateCache | None = None, body: bytes | None = None) -> HookResult:
-    """One call. With a `cache` (and the raw `body` the request was parsed from), a chart seen
-    before is not read again; the answer is the same as without (tests/test_statecache.py)."""
+        base_url: str | None = None, cache: StateCache | None = None) -> HookResult:
+    """One call. With a `cache`, a chart read before (the same gathered resources, the same day and
+    knowledge) is not read again; the answer is the same as without (tests/test_statecache.py)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     service = validate_request(service_id, request)
@@ -204,38 +203,18 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
     timings["validate"] = (mark - t0) * 1000
     as_of = today(settings)
 
-    known_key = None
-    known: Known | None = None
-    if cache is not None and cache.enabled and body is not None:
-        known_key = ("request", service.id, request_key(body, request), as_of, knowledge.digest)
-        known = cache.get(known_key)
-    decided_on: str | None = None
-    if known is not None:
-        gathered, digest, chart, cached = known.gathered, known.digest, known.entry, True
-        decided_on = known.input_hash
-        timings["gather"] = (time.perf_counter() - mark) * 1000
-    else:
-        try:
-            gathered = gather(request, service.prefetch, settings)
-        except DataUnavailable as exc:
-            raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True,
-                            fetch_errors=exc.fetch_errors) from exc
-        timings["gather"] = (time.perf_counter() - mark) * 1000
-        if gathered.dropped_other_patient:
-            check_patient(service.id, gathered)
-        mark = time.perf_counter()
-        digest = resources_digest(gathered.resources)
-        timings["digest"] = (time.perf_counter() - mark) * 1000
-        chart, cached = read_chart(gathered.resources, digest, as_of, knowledge, cache, timings)
-        if known_key is not None and cache is not None and gathered.fhir_calls == 0:
-            # the whole chart came with the request: the same body again means the same chart
-            decided_on = input_hash(request, digest)
-            # Keep what a repeat needs of the gathering, not the chart: the outcome per key and the
-            # Medications (a draft order may reference one); the record holds the rest.
-            slim = dataclasses.replace(gathered, resources=[r for r in gathered.resources
-                                                            if r.get("resourceType") == "Medication"])
-            cache.put(known_key, Known(gathered=slim, digest=digest, entry=chart, input_hash=decided_on),
-                      weight=chart.record.resource_count)
+    try:
+        gathered = gather(request, service.prefetch, settings)
+    except DataUnavailable as exc:
+        raise HookError(412, "prefetch unavailable", exc.detail, operation_outcome=True,
+                        fetch_errors=exc.fetch_errors) from exc
+    timings["gather"] = (time.perf_counter() - mark) * 1000
+    if gathered.dropped_other_patient:
+        check_patient(service.id, gathered)
+    mark = time.perf_counter()
+    digest = resources_digest(gathered.resources)
+    timings["digest"] = (time.perf_counter() - mark) * 1000
+    chart, cached = read_chart(gathered.resources, digest, as_of, knowledge, cache, timings)
     record = chart.record
     # The cached state is shared: this call's notes about missing data go on a copy.
     missing = list(chart.state.missing)
@@ -291,7 +270,7 @@ def run(service_id: str, request: Any, settings: Settings, knowledge: Knowledge,
         response=response,
         service=service,
         hook_instance=str(request.get("hookInstance")),
-        input_hash=decided_on or input_hash(request, digest),
+        input_hash=input_hash(request, digest),
         timings_ms={k: round(v, 3) for k, v in timings.items()},
         gathered=gathered,
         dropped_cards=dropped,

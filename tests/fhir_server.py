@@ -14,7 +14,11 @@ Usage::
 Supported: ``GET /metadata``; ``GET /Type/id``; ``GET /Type?patient=ID`` (also ``patient=Patient/ID``,
 ``subject=Patient/ID``, ``subject=ID``, ``_id=ID``); ``POST /Type/_search`` (form body); ``_include``
 of ``*:medication`` (and ``*:*``; ignored when ``include_supported=False``); ``_count``; paging with ``link[next]``; unknown parameters are
-ignored. Searchset Bundles carry ``total`` (matches only, not includes).
+ignored. Searchset Bundles carry ``total`` (matches only, not includes). With ``filters=True`` the
+token parameters ``code``, ``category``, ``intent`` and ``status`` filter (``system|code`` or a bare
+code, comma = OR) as a US Core server does; otherwise they are ignored, as a server that sends the
+whole record does. ``multiple_or=False`` refuses a comma list in ``code`` or ``category`` with 400
+(multipleOr there is only SHOULD/MAY in US Core; for MedicationRequest.intent it is SHALL).
 """
 
 from __future__ import annotations
@@ -58,6 +62,34 @@ def _patient_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
+def _codings(value: Any) -> list[tuple[str, str]]:
+    """(system, code) pairs of a CodeableConcept, a list of them, or a plain code string."""
+    if isinstance(value, str):
+        return [("", value)]
+    if isinstance(value, list):
+        return [pair for v in value for pair in _codings(v)]
+    if isinstance(value, dict):
+        return [(str(c.get("system") or ""), str(c.get("code") or "")) for c in value.get("coding") or []
+                if isinstance(c, dict)]
+    return []
+
+
+TOKEN_PARAMS = {"code": lambda r: _codings(r.get("code")), "category": lambda r: _codings(r.get("category")),
+                "intent": lambda r: _codings(r.get("intent")), "status": lambda r: _codings(r.get("status"))}
+
+
+class SearchRefused(Exception):
+    """A search the server does not support (answered 400 with an OperationOutcome)."""
+
+
+def _token_match(have: list[tuple[str, str]], wanted: str) -> bool:
+    for token in wanted.split(","):
+        system, bar, code = token.rpartition("|")
+        if any(c == code and (not bar or s == system) for s, c in have):
+            return True
+    return False
+
+
 def operation_outcome(code: str, text: str, severity: str = "error") -> dict[str, Any]:
     return {
         "resourceType": "OperationOutcome",
@@ -84,6 +116,8 @@ class FhirTestServer:
         require_token: str | None = None,
         fail_types: Iterable[str] | None = None,
         include_supported: bool = True,
+        filters: bool = False,
+        multiple_or: bool = True,
     ) -> None:
         if fail is not None and fail not in FAIL_MODES:
             raise ValueError(f"fail must be one of {FAIL_MODES}, got {fail!r}")
@@ -95,6 +129,8 @@ class FhirTestServer:
         # many real servers ignore _include=MedicationRequest:medication: the client must then read them
         self.include_supported = include_supported
         self.require_token = require_token
+        self.filters = filters
+        self.multiple_or = multiple_or
         self.store: dict[str, dict[str, dict[str, Any]]] = {}
         for res in resources:
             self.add(res)
@@ -147,6 +183,8 @@ class FhirTestServer:
         count: int | None = None
         offset = 0
         for key, value in params:
+            if not self.multiple_or and key in ("code", "category") and "," in value:
+                raise SearchRefused(f"multiple values for '{key}' are not supported")
             base_key = key.split(":")[0]
             if base_key in ("patient", "subject"):
                 pid = _ref_id(value)
@@ -162,6 +200,8 @@ class FhirTestServer:
             elif key == "_offset":
                 with contextlib.suppress(ValueError):
                     offset = max(0, int(value))
+            elif key in TOKEN_PARAMS and self.filters:
+                pool = [r for r in pool if _token_match(TOKEN_PARAMS[key](r), value)]
             # every other parameter is ignored, as many real servers do with unknown ones
         size = count if count is not None else self.page_size
         if self.page_size is not None and size is not None:
@@ -298,10 +338,12 @@ class _Handler(BaseHTTPRequestHandler):
 
         if parts == ["metadata"] and self.command == "GET":
             self._json(200, srv.capability_statement())
-        elif len(parts) == 1 and self.command == "GET":
-            self._json(200, srv.search(rtype, params, path))
-        elif len(parts) == 2 and parts[1] == "_search" and self.command == "POST":
-            self._json(200, srv.search(rtype, params, f"/fhir/{rtype}"))
+        elif len(parts) == 1 and self.command == "GET" or len(parts) == 2 and parts[1] == "_search" \
+                and self.command == "POST":
+            try:
+                self._json(200, srv.search(rtype, params, path if len(parts) == 1 else f"/fhir/{rtype}"))
+            except SearchRefused as exc:
+                self._json(400, operation_outcome("not-supported", str(exc)))
         elif len(parts) == 2 and self.command == "GET":
             res = srv.store.get(rtype, {}).get(parts[1])
             if res is None:

@@ -8,6 +8,7 @@ import pytest
 
 from cds_service.config import Settings
 from cds_service.gather.gather import DataUnavailable, gather
+from cds_service.hooks import registry
 from cds_service.hooks.registry import PREFETCH
 from tests.builders import hook_request, len_refractory_patient
 from tests.fhir_server import FhirTestServer, resources_from_prefetch
@@ -90,3 +91,44 @@ def test_paging_cap_is_reported_as_incomplete():
         result = gather(_request(srv.base_url), PREFETCH, Settings(fhir_max_pages=2))
     assert "medicationStatements" in result.fetched
     assert result.problems["medicationStatements"] == "stopped after 2 pages"
+
+
+def _with_noise(resources: list[dict]) -> list[dict]:
+    """The chart plus routine labs and vital signs the service never reads, and a MedicationRequest
+    with intent 'plan' (stopped: it counts, so filtering by intent must keep it)."""
+    noise = [{"resourceType": "Observation", "id": f"cbc{i}", "status": "final", "subject": {"reference": "Patient/p1"},
+              "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                        "code": "laboratory"}]}],
+              "code": {"text": "Hemoglobin"}, "valueQuantity": {"value": 11.0 + i / 10, "unit": "g/dL"}}
+             for i in range(20)]
+    return resources + noise
+
+
+def test_a_filtering_server_sends_only_what_the_service_reads():
+    """Observations by code: the routine labs stay on the server; the myeloma results arrive."""
+    res = _with_noise(_resources())
+    with FhirTestServer(res, filters=True) as srv:
+        filtered = gather(_request(srv.base_url), PREFETCH, Settings())
+    with FhirTestServer(res) as srv:
+        everything = gather(_request(srv.base_url), PREFETCH, Settings())
+    ids = {r["id"] for r in filtered.resources}
+    assert not any(i.startswith("cbc") for i in ids)
+    assert sum(1 for r in everything.resources if r["id"].startswith("cbc")) == 20
+    wanted = {r["id"] for r in everything.resources if not r["id"].startswith("cbc")}
+    assert wanted <= ids  # everything the chart holds for the logic came through the filters
+    assert filtered.missing == [] and filtered.problems == {}
+
+
+def test_server_without_multiple_or_gets_one_search_per_code():
+    """multipleOr on Observation.code is only SHOULD in US Core: a refused list falls back to one
+    patient+code search per code (SHALL), in the second round, and the key counts as fetched."""
+    res = _with_noise(_resources())
+    with FhirTestServer(res, filters=True, multiple_or=False, delay_s=0.05) as srv:
+        result = gather(_request(srv.base_url), PREFETCH, Settings())
+        obs_searches = [e for e in srv.requests if e["path"].endswith("/Observation")]
+    assert "observations" in result.fetched and "observations" not in result.missing
+    assert not any(r["id"].startswith("cbc") for r in result.resources)
+    assert sum(1 for r in result.resources if r["resourceType"] == "Observation") == \
+        sum(1 for r in _resources() if r["resourceType"] == "Observation")
+    assert len(obs_searches) == 1 + len(registry.FALLBACK_QUERIES["observations"])
+    assert all("," not in dict(e["params"])["code"] for e in obs_searches[1:])

@@ -14,12 +14,14 @@ from typing import Any
 from cds_service.config import Settings
 from cds_service.gather import fhir_client
 from cds_service.gather.prefetch import bundle_resources, read_prefetch, render_template
+from cds_service.hooks.registry import FALLBACK_QUERIES
 
 # Without these the service cannot tell whether the patient has myeloma or what was given.
 REQUIRED_KEYS = ("conditions",)
 MEDICATION_KEYS = ("medicationStatements", "medicationRequests", "medicationAdministrations")
-# A DSTU2 server (the CDS Hooks sandbox's default) has MedicationOrder instead of MedicationRequest.
-FALLBACK_QUERIES = {"medicationRequests": "MedicationOrder?patient={{context.patientId}}"}
+# Second-round searches for a refused template (hooks/registry.py): a DSTU2 server (the CDS Hooks
+# sandbox's default) has MedicationOrder instead of MedicationRequest; a server without multipleOr
+# on Observation.code answers one search per code.
 
 
 class DataUnavailable(Exception):
@@ -148,26 +150,29 @@ def gather(request: dict[str, Any], templates: dict[str, str], settings: Setting
         draft_resources = bundle_resources(drafts) if isinstance(drafts, dict) else []
         second: dict[str, tuple[str | None, str | None]] = {
             ref: (ref, None) for ref in _missing_medication_refs(resources + draft_resources)}
-        for key, query in FALLBACK_QUERIES.items():
+        for key, queries in FALLBACK_QUERIES.items():
             if key in jobs and not outcomes[key].satisfied and key in result.problems:
-                rendered = render_template(query, context)
-                if rendered:
-                    second[f"fallback:{key}"] = (rendered, None)
+                for i, query in enumerate(queries):
+                    rendered = render_template(query, context)
+                    if rendered:
+                        second[f"fallback:{key}:{i}"] = (rendered, None)
         second_results: dict[str, fhir_client.FetchResult] = {}
         if second and time.monotonic() < deadline:
             second_results = fhir_client.fetch_many(second, server, token, settings.fhir_timeout_s, deadline,
                                                     settings.fhir_max_pages)
+        fallback_ok: dict[str, list[bool]] = {}
         for name, fr in second_results.items():
             result.fhir_calls += fr.calls
             resources.extend(fr.resources)
             if name.startswith("fallback:"):
-                key = name.split(":", 1)[1]
-                if not fr.problem:
-                    outcomes[key].satisfied = True
-                    result.fetched.append(key)
-                    result.problems.pop(key, None)
+                fallback_ok.setdefault(name.split(":")[1], []).append(not fr.problem)
             elif fr.problem:
                 result.problems[name] = fr.problem
+        for key, oks in fallback_ok.items():
+            if all(oks) and len(oks) == len(FALLBACK_QUERIES[key]):  # every fallback search answered
+                outcomes[key].satisfied = True
+                result.fetched.append(key)
+                result.problems.pop(key, None)
     else:
         for key in jobs:
             if not outcomes[key].satisfied:

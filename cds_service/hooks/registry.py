@@ -1,9 +1,15 @@
 """The three CDS services, their hooks and prefetch templates (CDS Hooks 2.0.1 discovery).
 
-Templates use only `{{context.patientId}}` (a root-level primitive context field) and plain FHIR
-searches, so any EHR can fill them in one round: every medication kind (with the referenced
-Medication resources included), conditions, observations (disease status, M-protein, FISH,
-ECOG), diagnostic reports (narrative FISH), procedures (transplants) and the patient.
+Templates use only `{{context.patientId}}` (a root-level primitive context field) and ask for what
+the clinical logic reads, in searches a US Core 6.1/7 server SHALL support
+(`us_core_searches.yaml`, pinned by tests/test_us_core_queries.py): Observations by the LOINC
+codes of `mappings/observations.yaml` (built at load, so a code added there joins the query),
+laboratory DiagnosticReports (narrative FISH) by category, MedicationRequests by
+patient + every intent, conditions, procedures and the patient. MedicationStatement and
+MedicationAdministration have no US Core profile: they keep the base FHIR patient search.
+Why: a bare `Observation?patient=` brings an eight-year chart's every routine lab and vital sign
+(tens of thousands of resources) that the logic never reads. docs/integration-queries.md lists
+each query and why.
 """
 
 from __future__ import annotations
@@ -11,20 +17,61 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cds_service.knowledge.loader import Knowledge, default_knowledge
+
 PATIENT = "{{context.patientId}}"
 
-PREFETCH: dict[str, str] = {
-    "patient": f"Patient/{PATIENT}",
-    "conditions": f"Condition?patient={PATIENT}",
-    "observations": f"Observation?patient={PATIENT}",
-    "diagnosticReports": f"DiagnosticReport?patient={PATIENT}",
-    "procedures": f"Procedure?patient={PATIENT}",
-    "medicationStatements": f"MedicationStatement?patient={PATIENT}&_include=MedicationStatement:medication",
-    "medicationRequests": f"MedicationRequest?patient={PATIENT}&_include=MedicationRequest:medication",
-    "medicationAdministrations": (
-        f"MedicationAdministration?patient={PATIENT}&_include=MedicationAdministration:medication"
-    ),
-}
+# Code system URLs of the short names in mappings/ (FHIR R4 terminology page: loinc.org, snomed.info/sct).
+SYSTEM_URLS = {"loinc": "http://loinc.org", "snomed": "http://snomed.info/sct"}
+# US Core DiagnosticReport category LAB (v2-0074): the US Core Laboratory DiagnosticReport profile
+# requires it on every laboratory report, a FISH or cytogenetics report included.
+LAB_REPORT_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074|LAB"
+# FHIR R4 MedicationRequest.intent (request-intent for MedicationRequest): every value, so the
+# search returns what `MedicationRequest?patient=` would (US Core SHALL patient+intent, SHALL multipleOr).
+MEDICATION_REQUEST_INTENTS = ("proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
+                              "instance-order", "option")
+
+
+def observation_codes(knowledge: Knowledge) -> list[str]:
+    """`system|code` tokens of every Observation code the record reads (mappings/observations.yaml)."""
+    out: list[str] = []
+    for entry in knowledge.mappings.get("observations", {}).get("codes", []):
+        url = SYSTEM_URLS.get(str(entry.get("system")))
+        token = f"{url}|{entry.get('code')}" if url and entry.get("code") else None
+        if token and token not in out:
+            out.append(token)
+    return out
+
+
+def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
+    codes = ",".join(observation_codes(knowledge))
+    return {
+        "patient": f"Patient/{PATIENT}",
+        "conditions": f"Condition?patient={PATIENT}",
+        "observations": f"Observation?patient={PATIENT}&code={codes}",
+        "diagnosticReports": f"DiagnosticReport?patient={PATIENT}&category={LAB_REPORT_CATEGORY}",
+        "procedures": f"Procedure?patient={PATIENT}",
+        "medicationStatements": f"MedicationStatement?patient={PATIENT}&_include=MedicationStatement:medication",
+        "medicationRequests": (f"MedicationRequest?patient={PATIENT}&intent={','.join(MEDICATION_REQUEST_INTENTS)}"
+                               "&_include=MedicationRequest:medication"),
+        "medicationAdministrations": (
+            f"MedicationAdministration?patient={PATIENT}&_include=MedicationAdministration:medication"
+        ),
+    }
+
+
+def fallback_queries(knowledge: Knowledge) -> dict[str, list[str]]:
+    """Second-round searches for a key whose template the FHIR server refused: a DSTU2 server has
+    MedicationOrder instead of MedicationRequest; a server without multipleOr on Observation.code
+    (only SHOULD in US Core) gets one patient+code search per code (SHALL)."""
+    return {
+        "medicationRequests": [f"MedicationOrder?patient={PATIENT}"],
+        "observations": [f"Observation?patient={PATIENT}&code={code}" for code in observation_codes(knowledge)],
+    }
+
+
+PREFETCH: dict[str, str] = prefetch_templates(default_knowledge())
+FALLBACK_QUERIES: dict[str, list[str]] = fallback_queries(default_knowledge())
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ def install(app: Flask) -> None:
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
         detail = {
-            413: f"the body exceeds {app.config.get('MAX_CONTENT_LENGTH')} bytes",
+            413: f"the body exceeds the limit of {app.config.get('MAX_CONTENT_LENGTH')} bytes; the setting "
+                 "MMCDS_MAX_BODY_BYTES (MAX_BODY_BYTES) raises it",
             404: "no such endpoint",
             405: "method not allowed on this endpoint",
         }.get(status, exc.description or "")

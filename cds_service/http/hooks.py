@@ -7,11 +7,14 @@ import time
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from cds_service import metrics
 from cds_service.hooks.registry import SERVICES
 from cds_service.http.errors import error_response, json_response
+from cds_service.knowledge.loader import Knowledge
 from cds_service.pipeline import HookError, run
+from cds_service.record.decode import decode_request
 
 log = logging.getLogger("cds_service.hooks")
 bp = Blueprint("hooks", __name__)
@@ -20,18 +23,25 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def read_json_body() -> bytes:
-    """The raw body (kept: the StateCache keys a repeated request on it), or a HookError (415)."""
+    """The raw body, or a HookError (415; 413 naming the limit and the setting that raises it)."""
     mimetype = (request.mimetype or "").lower()
     # No Content-Type at all (some scripted clients): try the body as JSON. A declared other type is 415.
     if mimetype and mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise HookError(415, "unsupported media type", "send the request as application/json")
-    return request.get_data(cache=False)
-
-
-def parse_json(raw: bytes) -> object:
-    """The body as JSON, or a HookError (400 malformed)."""
     try:
-        return orjson.loads(raw)
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge as exc:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        raise HookError(413, "request too large",
+                        f"the body exceeds the limit of {limit} bytes; the setting MMCDS_MAX_BODY_BYTES "
+                        "(MAX_BODY_BYTES) raises it") from exc
+
+
+def parse_json(raw: bytes, knowledge: Knowledge | None = None) -> object:
+    """The body as JSON (without the Observations the record never reads: record/decode.py), or a
+    HookError (400 malformed)."""
+    try:
+        return orjson.loads(raw) if knowledge is None else decode_request(raw, knowledge)[0]
     except orjson.JSONDecodeError as exc:
         raise HookError(400, "malformed JSON", f"the body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
 
@@ -63,8 +73,8 @@ def invoke(service_id: str) -> Response:
             raise HookError(404, "unknown service", f"no CDS service with id '{service_id}'")
         raw = read_json_body()
         base_url = host_url()
-        result = run(service_id, parse_json(raw), runtime.settings, runtime.knowledge, base_url=base_url,
-                     cache=runtime.cache, body=raw)
+        result = run(service_id, parse_json(raw, runtime.knowledge), runtime.settings, runtime.knowledge,
+                     base_url=base_url, cache=runtime.cache)
     except HookError as exc:
         if exc.fetch_errors:
             metrics.observe_fetch(label, time.perf_counter() - started, exc.fetch_errors)
