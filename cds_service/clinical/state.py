@@ -30,10 +30,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from cds_service.clinical.courses import Course, build_courses
 from cds_service.clinical.lines import (
     MIN_ON_TREATMENT_DAYS,
-    Course,
-    build_courses,
     finalize_lines,
     place_unanchored,
     segment_lines,

@@ -38,7 +38,7 @@ class MedicationUse:
     route: str | None = None  # "iv" | "sc" | "oral" | None
     high_dose_steroid: bool = False
     # the one date a record without a usable start carries (MedicationStatement.dateAsserted):
-    # it places the record in a line but never opens one (clinical/lines.py)
+    # it places the record in a line but never opens one (clinical/courses.py, lines.py)
     asserted: date | None = None
 
 

@@ -309,7 +309,7 @@ def _statement_dates(res: dict, status: str, as_of: date) -> tuple[date | None, 
     Only effective[x] dates the use. Without a usable start (no effective[x], or an invalid date
     such as "2021-02-30"), `dateAsserted` is kept apart in `asserted`: it says when the statement
     was made, not when the drug was started, so it may place the record in a line but never
-    opens one (clinical/lines.py).
+    opens one (clinical/courses.py, lines.py).
     """
     ps, pe = period_bounds(res.get("effectivePeriod"))
     dt = parse_date(res.get("effectiveDateTime"))
@@ -320,7 +320,7 @@ def _statement_dates(res: dict, status: str, as_of: date) -> tuple[date | None, 
     asserted = parse_date(res.get("dateAsserted")) if start is None else None
     ongoing = status in _ONGOING_STATEMENT and (end is None or end >= as_of)
     if start is None and end is None:
-        ongoing = False  # current use is judged from the assertion date in clinical/lines.py
+        ongoing = False  # current use is judged from the assertion date in clinical/courses.py
     if status == "recorded" and ps is not None and pe is None:  # R5: an open period is current use
         ongoing = True
     return start, end, asserted, ongoing
@@ -520,7 +520,7 @@ def _read_car_t_procedure(res: dict, source: str, knowledge: Knowledge, record: 
     Recognised by a CAR-T procedure code, by CAR-T words in the code text, or by a CAR-T product
     named in code / usedCode. The product: the code's own product, else a product named in the
     procedure (brand or INN), else an unnamed CAR-T (BCMA-directed only when the text says so).
-    A medication record of the same infusion later supplies the product (clinical/lines.py).
+    A medication record of the same infusion later supplies the product (clinical/courses.py, lines.py).
     """
     idx: CarTIndex = knowledge.index("record.car_t", _build_car_t_index)
     code, used = res.get("code"), res.get("usedCode")
