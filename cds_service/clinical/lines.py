@@ -24,8 +24,9 @@ Operational decisions (each a reading of the IMWG text, kept in one place so it 
   conditioning / mobilisation, part of the transplant, never a new line; cyclophosphamide /
   fludarabine / bendamustine in the 14 days before a CAR-T infusion are lymphodepletion, part of
   the CAR-T line.
-- A CAR-T infusion is one dose; therapy started ≤ 90 days before the
-  infusion with no progression between is bridging, part of the CAR-T line (CLINICAL_LOGIC §5).
+- A CAR-T infusion is one dose; therapy started ≤ 90 days before the infusion, or after the T-cell
+  collection for it (apheresis ≤ 6 months before; from 14 days before the collection), with no
+  progression between is bridging, part of the CAR-T line (CLINICAL_LOGIC §5).
   A CAR-T line ends with the infusion: "progression" if any progression follows, else "completed".
 - Records without a usable start (only an end date, only MedicationStatement.dateAsserted, an
   invalid start) form courses of their own that never open or shape a line: after segmentation
@@ -53,6 +54,8 @@ ANTI_CD38 = frozenset({"daratumumab", "isatuximab"})
 LYMPHODEPLETION_DAYS = 14
 # bridging: therapy begun this long before a CAR-T infusion (apheresis → infusion takes weeks)
 BRIDGING_DAYS = 90
+# a T-cell collection serves the infusion that follows within this long (manufacturing waits)
+COLLECTION_TO_INFUSION_DAYS = 183
 # a dateless record joins a line when its date falls up to this long after the line's last activity
 PLACE_AFTER_DAYS = 60
 ASSEMBLY_DAYS = 35
@@ -98,8 +101,13 @@ def _near_asct(c: Course, asct_dates: list[date]) -> bool:
     )
 
 
-def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates: list[date]) -> list[_Line]:
-    """Assign courses (and dated ASCTs) to IMWG lines; see the module docstring for the rules."""
+def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates: list[date],
+                  collections: list[date] | None = None) -> list[_Line]:
+    """Assign courses (and dated ASCTs) to IMWG lines; see the module docstring for the rules.
+
+    `collections`: T-cell collection (apheresis) dates for a CAR-T; a line begun after one (or up to
+    14 days before it) and running into the infusion without progression is bridging."""
+    collected = sorted(d for d in collections or [] if isinstance(d, date))
     asct_events = sorted((t.date, t.source) for t in asct if isinstance(t.date, date))
     asct_dates = [d for d, _ in asct_events]
     lines: list[_Line] = []
@@ -167,7 +175,14 @@ def segment_lines(courses: list[Course], asct: list[TransplantEvent], prog_dates
             c.start + timedelta(days=PROGRESSION_LAG_DAYS),
         )
         line_agents = set(cur.agents)
-        if c.agent in CAR_T_AGENTS and prog is None and (c.end - cur.start).days <= BRIDGING_DAYS:
+        after_collection = any(
+            a - timedelta(days=LYMPHODEPLETION_DAYS) <= cur.start <= c.end
+            and a <= c.end <= a + timedelta(days=COLLECTION_TO_INFUSION_DAYS)
+            for a in collected
+        )
+        if c.agent in CAR_T_AGENTS and prog is None and (
+            (c.end - cur.start).days <= BRIDGING_DAYS or after_collection
+        ):
             # the running line began in the weeks before the infusion with no progression since:
             # bridging therapy, part of the CAR-T line (CLINICAL_LOGIC §5)
             join(cur, c)

@@ -109,6 +109,8 @@ class PatientRecord:
     flc: list[LabValue] = field(default_factory=list)
     cytogenetics: list[CytoFinding] = field(default_factory=list)
     transplants: list[TransplantEvent] = field(default_factory=list)
+    # T-cell collections (apheresis) for a CAR-T: therapy between one and the infusion is bridging
+    car_t_collections: list[date] = field(default_factory=list)
     resource_count: int = 0
     notes: list[str] = field(default_factory=list)  # data problems worth showing (unreadable resources...)
 
