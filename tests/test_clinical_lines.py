@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cds_service.clinical.lines import build_courses
+from cds_service.clinical.courses import build_courses
 from cds_service.clinical.state import derive_state
 from tests.clinical_builders import (
     AS_OF,

@@ -170,3 +170,29 @@ def test_stringent_cr_after_car_t_is_not_a_relapse_menu(client, encoding: str) -
     assert "no progression since CAR-T" in card["summary"]
     codes = {c["extension"]["org.mmcds.card"].get("code") for c in ext(cards, "notice")}
     assert not codes & {"restage-at-relapse", "clinical-trial", "salvage-asct-candidate"}, codes
+
+
+def _long_bridging(pid: str, apheresis: bool) -> b.Patient:
+    """DRd to progression; T cells collected 2023-01-10; KPd bridging from 2023-01-20 for a long
+    manufacturing wait; cilta-cel 2023-05-10 (110 days after the bridging began)."""
+    p = b.Patient(pid, birth="1961-04-04")
+    p.myeloma(onset="2019-12-01")
+    for agent in ("daratumumab", "lenalidomide", "dexamethasone"):
+        p.statement(b.rx(agent), "2020-01-10", "2023-01-05", status="stopped", reason_text="Disease progression")
+    p.disease_status("2023-01-05")
+    if apheresis:
+        p.add({"resourceType": "Procedure", "status": "completed", "performedDateTime": "2023-01-10",
+               "code": {"text": "Leukapheresis for CAR-T cell manufacturing"}})
+    for agent in ("carfilzomib", "pomalidomide", "dexamethasone"):
+        p.statement(b.rx(agent), "2023-01-20", "2023-04-25")
+    cilta_admin(p, "2023-05-10")
+    return p
+
+
+def test_therapy_after_t_cell_collection_is_bridging_even_when_the_wait_is_long(client) -> None:
+    _card, st = state_of(cards_for(client, _long_bridging("tcr-aph", apheresis=True)))
+    assert st["priorLines"] == 2
+    # without the collection on record, 110 days before the infusion is beyond the bridging window
+    _card, st = state_of(cards_for(client, _long_bridging("tcr-noaph", apheresis=False)))
+    assert st["priorLines"] == 3
+    assert st["targets"]["BCMA"] == "exposed"

@@ -171,3 +171,40 @@ def test_len_recent_exposure_is_said_in_summary_and_detail():
     assert "len stopped < 6 months before progression" in card["summary"]
     assert "EHA–ESMO 2021" in card["detail"] and "60 days – 6 months" in card["detail"]
     assert card["extension"][EXTENSION_KEY]["state"]["agents"] == {"lenalidomide": "exposed"}
+
+
+@pytest.mark.parametrize("n", [2, 6])
+def test_on_therapy_summary_names_current_line_and_stays_short(n):
+    """Many refractory agents, BCMA refractory, high-risk FISH, uncertain count: still one short line."""
+    agents = ["lenalidomide", "bortezomib", "daratumumab", "pomalidomide", "carfilzomib", "isatuximab"]
+    meds, progs = [], []
+    for i in range(n):
+        y = 2012 + 2 * i
+        meds.append(med(agents[i % len(agents)], f"{y}-01-01", f"{y + 1}-06-01"))
+        progs.append(prog(f"{y + 1}-05-20"))
+    meds.append(med("ciltacabtagene-autoleucel", "2025-01-10", kind="administration"))
+    progs.append(prog("2026-05-01"))
+    meds += regimen(["talquetamab", "dexamethasone"], "2026-05-20", ongoing=True)
+    extra = med("selinexor", None)
+    extra.asserted = AS_OF.replace(year=2005)  # before any line: listed as undated
+    meds.append(extra)
+    cyto = [fish(a, True) for a in ("del(17p)", "t(4;14)", "1q-gain")]
+    st = derive_state(record(meds, progressions=progs, cyto=cyto, ecogs=[ecog("2026-01-01", 2)]), AS_OF)
+    card = state_card(st, KNOWLEDGE)
+    assert st.on_therapy and st.current_line == st.prior_lines
+    assert st.targets == {"BCMA": "refractory", "GPRC5D": "exposed"} and st.line_count_uncertain
+    assert f"on line {st.prior_lines} since 2026-05-20" in card["summary"] and len(card["summary"]) < 140
+    assert "On therapy: line" in card["detail"] and "Line count uncertain" in card["detail"]
+    assert "CAR-T ciltacabtagene-autoleucel (BCMA), infused 2025-01-10" in card["detail"]
+    assert card["extension"][EXTENSION_KEY]["state"]["onTherapy"] is True
+
+
+def test_remission_after_car_t_is_said():
+    meds = flatten(regimen(["daratumumab", "lenalidomide"], "2020-01-01", "2023-01-01", stop="progression"),
+                   med("idecabtagene-vicleucel", "2023-03-01", kind="administration"))
+    st = derive_state(record(meds, progressions=[prog("2023-01-01")]), AS_OF)
+    card = state_card(st, KNOWLEDGE)
+    assert st.off_therapy_no_progression and not st.on_therapy
+    assert st.targets["BCMA"] == "exposed" and st.agent_status("idecabtagene-vicleucel") == "exposed"
+    assert "no progression since CAR-T (2023-03-01)" in card["summary"]
+    assert "Off therapy, no progression since line 2" in card["detail"]

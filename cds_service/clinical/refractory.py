@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from cds_service.clinical.lines import MIN_ON_TREATMENT_DAYS, Course
+from cds_service.clinical.courses import Course
+from cds_service.clinical.lines import MIN_ON_TREATMENT_DAYS
 from cds_service.clinical.model import (
     CAR_T_AGENTS,
     CLASS_AGENTS,

@@ -30,10 +30,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from cds_service.clinical.courses import Course, build_courses
 from cds_service.clinical.lines import (
     MIN_ON_TREATMENT_DAYS,
-    Course,
-    build_courses,
     finalize_lines,
     place_unanchored,
     segment_lines,
@@ -131,7 +130,8 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
     episode_dates = [e[0].date for e in eps]
     st.progression_events = events
 
-    raw = segment_lines(anchored, record.transplants or [], episode_dates)
+    raw = segment_lines(anchored, record.transplants or [], episode_dates,
+                        getattr(record, "car_t_collections", None) or [])
     unplaced = place_unanchored(raw, [c for c in courses if not c.anchored])
     lines = finalize_lines(raw, steroids, episode_dates, as_of) if anchored or raw else []
     # a line made only of an ASCT (no drugs recorded) still counts; drugs are what define it

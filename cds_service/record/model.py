@@ -38,7 +38,7 @@ class MedicationUse:
     route: str | None = None  # "iv" | "sc" | "oral" | None
     high_dose_steroid: bool = False
     # the one date a record without a usable start carries (MedicationStatement.dateAsserted):
-    # it places the record in a line but never opens one (clinical/lines.py)
+    # it places the record in a line but never opens one (clinical/courses.py, lines.py)
     asserted: date | None = None
 
 
@@ -116,6 +116,8 @@ class PatientRecord:
     urine_m_protein: list[LabValue] = field(default_factory=list)
     cytogenetics: list[CytoFinding] = field(default_factory=list)
     transplants: list[TransplantEvent] = field(default_factory=list)
+    # T-cell collections (apheresis) for a CAR-T: therapy between one and the infusion is bridging
+    car_t_collections: list[date] = field(default_factory=list)
     resource_count: int = 0
     notes: list[str] = field(default_factory=list)  # data problems worth showing (unreadable resources...)
 

@@ -309,7 +309,7 @@ def _statement_dates(res: dict, status: str, as_of: date) -> tuple[date | None, 
     Only effective[x] dates the use. Without a usable start (no effective[x], or an invalid date
     such as "2021-02-30"), `dateAsserted` is kept apart in `asserted`: it says when the statement
     was made, not when the drug was started, so it may place the record in a line but never
-    opens one (clinical/lines.py).
+    opens one (clinical/courses.py, lines.py).
     """
     ps, pe = period_bounds(res.get("effectivePeriod"))
     dt = parse_date(res.get("effectiveDateTime"))
@@ -320,7 +320,7 @@ def _statement_dates(res: dict, status: str, as_of: date) -> tuple[date | None, 
     asserted = parse_date(res.get("dateAsserted")) if start is None else None
     ongoing = status in _ONGOING_STATEMENT and (end is None or end >= as_of)
     if start is None and end is None:
-        ongoing = False  # current use is judged from the assertion date in clinical/lines.py
+        ongoing = False  # current use is judged from the assertion date in clinical/courses.py
     if status == "recorded" and ps is not None and pe is None:  # R5: an open period is current use
         ongoing = True
     return start, end, asserted, ongoing
@@ -504,6 +504,7 @@ class CarTIndex:
     text: re.Pattern[str] | None
     exclude: re.Pattern[str] | None
     bcma: re.Pattern[str] | None
+    collection: re.Pattern[str] | None
 
 
 def _build_car_t_index(knowledge: Knowledge) -> CarTIndex:
@@ -511,7 +512,8 @@ def _build_car_t_index(knowledge: Knowledge) -> CarTIndex:
     by_code = {norm_code(str(c["system"]), str(c["code"])): (str(c["agent"]) if c.get("agent") else None)
                for c in as_list(doc.get("codes")) if isinstance(c, dict)}
     return CarTIndex(by_code=by_code, text=words_re(as_list(doc.get("text"))),
-                     exclude=words_re(as_list(doc.get("exclude"))), bcma=words_re(as_list(doc.get("bcma"))))
+                     exclude=words_re(as_list(doc.get("exclude"))), bcma=words_re(as_list(doc.get("bcma"))),
+                     collection=words_re(as_list(doc.get("collection"))))
 
 
 def _read_car_t_procedure(res: dict, source: str, knowledge: Knowledge, record: PatientRecord) -> bool:
@@ -520,7 +522,7 @@ def _read_car_t_procedure(res: dict, source: str, knowledge: Knowledge, record: 
     Recognised by a CAR-T procedure code, by CAR-T words in the code text, or by a CAR-T product
     named in code / usedCode. The product: the code's own product, else a product named in the
     procedure (brand or INN), else an unnamed CAR-T (BCMA-directed only when the text says so).
-    A medication record of the same infusion later supplies the product (clinical/lines.py).
+    A medication record of the same infusion later supplies the product (clinical/courses.py).
     """
     idx: CarTIndex = knowledge.index("record.car_t", _build_car_t_index)
     code, used = res.get("code"), res.get("usedCode")
@@ -539,13 +541,17 @@ def _read_car_t_procedure(res: dict, source: str, knowledge: Knowledge, record: 
     by_text = bool(text and idx.text is not None and idx.text.search(text))
     if not (by_code or by_text or named):
         return False
+    start, end = period_bounds(res.get("performedPeriod") or res.get("occurrencePeriod"))
+    when = first_date(res.get("performedDateTime"), res.get("occurrenceDateTime"), res.get("performedString")) or start
     if text and idx.exclude is not None and idx.exclude.search(text) and not by_code:
-        return True  # apheresis, referral, CRS...: a CAR-T step, not the infusion (and not a transplant)
+        # apheresis, referral, CRS...: a CAR-T step, not the infusion (and not a transplant); the
+        # T-cell collection dates the start of bridging
+        if when is not None and idx.collection is not None and idx.collection.search(text):
+            record.car_t_collections.append(when)
+        return True
     agent = coded_agent or (named[0] if named else None)
     if agent is None:
         agent = CAR_T_BCMA_UNSPECIFIED if (text and idx.bcma is not None and idx.bcma.search(text)) else CAR_T_UNSPECIFIED
-    start, end = period_bounds(res.get("performedPeriod") or res.get("occurrencePeriod"))
-    when = first_date(res.get("performedDateTime"), res.get("occurrenceDateTime"), res.get("performedString")) or start
     if when is None:
         record.notes.append("A CAR-T infusion Procedure has no date; it cannot be placed in a line.")
         return True
