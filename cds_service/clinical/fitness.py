@@ -52,6 +52,12 @@ def salvage_asct_status(state: ClinicalState, rules: Rules) -> str | None:
     return verdict
 
 
+def overruled_by_fitness(state: ClinicalState, rules: Rules) -> bool:
+    """True when only fitness (ECOG >= 3, > 75) turns a candidate/discuss verdict into not-recommended."""
+    base = state.transplant.salvage_asct or _from_thresholds(state, rules)
+    return base in ("candidate", "discuss") and unfit_for_salvage_asct(state, rules)
+
+
 def _from_thresholds(state: ClinicalState, rules: Rules) -> str | None:
     t = state.transplant
     if not state.relapsed:

@@ -74,8 +74,9 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
     if setting in ("later-relapse", "triple-class-refractory"):
         prognosis = ""
         if setting == "triple-class-refractory":
-            prognosis = ("Triple-class refractory disease has a median OS of only **5.6 months** (003); "
-                         "CAR-T or clinical trial enrolment is critical (000).")
+            prognosis = ("Median OS once anti-CD38-refractory **8.6 months**, **5.6 months** when penta-refractory "
+                         "(MAMMOTH, Gandhi 2019; supersedes 003 quoting 5.6 months for all triple-class refractory "
+                         "disease); T-cell redirection or clinical trial enrolment matters.")
         out.append(Notice("clinical-trial", {"setting_label": SETTING_LABELS[setting], "prognosis": prognosis}))
     if relapse:
         extra = ""

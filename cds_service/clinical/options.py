@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.clinical.adjust import Cand, adjust
-from cds_service.clinical.fitness import is_frail_or_old, salvage_asct_status, unfit_for_salvage_asct
+from cds_service.clinical.fitness import is_frail_or_old, overruled_by_fitness, salvage_asct_status
 from cds_service.clinical.model import CLASS_AGENTS, ClinicalState
 from cds_service.clinical.rules import Avoid, Option, OptionsDecision, Rules, build_rules, rules_for
 from cds_service.clinical.setting import anti_cd38_refractory, class_refractory, decide_setting, len_refractory_like
@@ -156,7 +156,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
              "note": f"Salvage ASCT: {salvage} (see the salvage-ASCT notice)"}, tier)
     elif salvage == "not-recommended" and setting != "triple-class-refractory":
         months = state.transplant.months_asct_to_progression
-        if unfit_for_salvage_asct(state, rules):
+        if overruled_by_fitness(state, rules):
             reason, note = "not-fit-for-salvage-asct", mods.get("fitness", {}).get("salvageAsctNote")
         elif state.transplant.prior_asct and months is not None:
             reason = sal.get("avoidReason", "remission-after-asct-under-18-months")

@@ -76,7 +76,8 @@ def _option_line(rules: Rules, opt: Any, texts: dict[str, str]) -> str:
     reg = rules.regimens[opt.regimen]
     grade = f" **[{opt.grade}]**" if opt.grade else ""
     n = {"preferred": 2, "other": 1}.get(opt.tier, 0)  # if-unavailable: one compact line
-    figures = "; ".join(f"{f['text']} ({f['seed'][:3]})" for f in reg.get("figures", [])[:n])
+    figures = "; ".join(f"{f['text']} ({f['seed'][:3] if f.get('seed') else f.get('source', '')})"
+                        for f in reg.get("figures", [])[:n])
     links = ", ".join(f"[{source_label(s)}]({s['url']})" for s in opt.sources[:n] if s.get("url"))
     beyond = f" — *{texts.get('beyondSeeds', 'beyond the seeds')}*" if opt.beyond_seeds else ""
     notes = f" — {'; '.join(opt.notes)}" if opt.notes else ""
@@ -167,12 +168,13 @@ def notice_card(notice: Notice, rules: Rules) -> dict[str, Any] | None:
 
 
 def view_settings_key(settings: Settings) -> tuple[Any, ...]:
-    """The settings the patient-view cards depend on (clinical/options.py reads these two).
+    """The settings the patient-view cards depend on (clinical/options.py reads these three).
 
     Part of the key under which rendered cards are reused for an unchanged chart (pipeline.py):
     a setting that starts to shape these cards must be added here.
     """
-    return (bool(settings.car_t_available), tuple(sorted(a.lower() for a in settings.unavailable_agents)))
+    return (bool(settings.car_t_available), tuple(sorted(a.lower() for a in settings.unavailable_agents)),
+            settings.label_region)
 
 
 def patient_view_cards(state: ClinicalState, knowledge: Knowledge, settings: Settings) -> list[dict[str, Any]]:
