@@ -45,8 +45,11 @@ def test_refractory_agent_ordered_names_agent_line_date_and_pitfall_and_replaces
     first = c["suggestions"][0]
     assert first["actions"][0] == {"type": "delete", "description": "Remove draft lenalidomide",
                                    "resourceId": ["MedicationRequest/len1"]}
-    assert first["label"].startswith("Replace with PVd")
-    names = [r["medicationCodeableConcept"]["text"] for r in created(c)[:2]]
+    # the first orderable preferred option (cilta-cel is a referral, not a MedicationRequest)
+    assert first["label"].startswith("Replace with Tec-Dara")
+    assert any(sug["label"].startswith("Replace with PVd") for sug in c["suggestions"])
+    pvd = next(sug for sug in c["suggestions"] if sug["label"].startswith("Replace with PVd"))
+    names = [a["resource"]["medicationCodeableConcept"]["text"] for a in pvd["actions"] if a["type"] == "create"]
     assert names == ["pomalidomide", "bortezomib"]  # dexamethasone already drafted: not duplicated
     assert c["selectionBehavior"] == "at-most-one"
     assert c["overrideReasons"] and all(r["system"].startswith("https://") for r in c["overrideReasons"])
@@ -233,4 +236,5 @@ def test_car_t_is_never_suggested_as_a_medication_request():
     card = by_code(run(s, [draft("MedicationRequest/l", ["lenalidomide"])]))["refractory-agent-ordered"]
     labels = [sug["label"] for sug in card.get("suggestions", [])]
     assert labels and not any("cel" in lab for lab in labels)
-    assert labels[0].startswith("Replace with Sd")
+    # the first orderable option is a bispecific (approved, ranked above Sd, which is off-label here)
+    assert labels[0].startswith("Replace with teclistamab") and not any("Sd" in lab for lab in labels)
