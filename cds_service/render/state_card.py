@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import quote_plus
 
 from cds_service.clinical.model import CLASS_AGENTS, ClinicalState
 from cds_service.knowledge.loader import Knowledge
@@ -28,24 +27,15 @@ RAJKUMAR_2015 = (
 )
 
 
-def _pubmed(term: str) -> str:
-    return "https://pubmed.ncbi.nlm.nih.gov/?term=" + quote_plus(term)
-
-
 SOURCES: list[dict[str, Any]] = [
     {
         "seed": None,
         "citation": RAJKUMAR_2011,
-        "url": _pubmed("Rajkumar Consensus recommendations uniform reporting clinical trials Blood 2011 117 4691"),
+        "url": None,  # no work URL seen: cited without a link rather than a search
     },
     {
         "seed": None,
         "citation": RAJKUMAR_2015,
-        "url": _pubmed("Rajkumar Richardson San Miguel number of prior lines of therapy multiple myeloma Blood 2015"),
-    },
-    {
-        "seed": SEED_002,
-        "citation": "Practical summary: first relapse by lenalidomide status, salvage ASCT (≥ 18 months), high-risk FISH, short response.",
         "url": None,
     },
     {
