@@ -1051,12 +1051,14 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
     v.variants.append({
         "name": "car-t-unavailable", "config": {"CAR_T_AVAILABLE": False},
         "setting": "triple-class-refractory",
-        "preferred_exclude": ["ide-cel", "cilta-cel"],
-        "options_include": ["Sd"],
+        "preferred_exclude": ["ide-cel", "cilta-cel", "Sd"],
+        "options_include": ["teclistamab", "elranatamab", "talquetamab"],
+        "options_exclude": ["Sd"],
         "tiers": {"ide-cel": "if-unavailable", "cilta-cel": "if-unavailable"},
         "notices_include": ["clinical-trial"],
-        "why": "CONTRACT: CAR_T_AVAILABLE false moves CAR-T to if-unavailable (evidence kept); CLINICAL_LOGIC E: "
-               "without CAR-T access Sd (STORM), clinical trial."})
+        "why": "CONTRACT: CAR_T_AVAILABLE false moves CAR-T to if-unavailable (evidence kept); bispecifics "
+               "listed (off-label in the US before 4 prior lines); Sd (STORM ORR 26 %) only within its label (penta-refractory after >= 4 "
+               "therapies): not penta -> not offered."})
     v.order("o1-sd-no-antiemetic", "order-select", [
         v.draft_med("draft-sel", "selinexor", "atc", text="XPOVIO (selinexor) 20 mg tablet",
                     dosage="80 mg PO days 1 and 3 weekly"),
@@ -1100,8 +1102,8 @@ def build() -> list[Vignette]:  # noqa: PLR0915 - one long, readable list of pat
                "dara refractory = penta-refractory.",
         "setting": "triple-class-refractory",
         "preferred_include": ["ide-cel", "cilta-cel"],
-        "preferred_exclude": ["DKd", "DPd", "IsaPd", "IsaKd", "PVd", "KPd", "Kd", "Pd"],
-        "options_include": ["Sd"],
+        "preferred_exclude": ["DKd", "DPd", "IsaPd", "IsaKd", "PVd", "KPd", "Kd", "Pd", "Sd"],
+        "options_exclude": ["Sd"],
         "notices_include": ["clinical-trial"],
     }
     vs.append(v)

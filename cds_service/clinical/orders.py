@@ -125,12 +125,11 @@ def check_orders(
         f.params.setdefault("order", ", ".join(f.orders))
         findings.append(f)
 
-    same_target = {a for a, t in rules.catalog.tcr_agents.items() if t.target in decision.failed_targets}
     for d in scope:
         for agent in d.agents:
             # 1. an agent the disease is refractory to (agent level, IMWG + 003's 6-month window);
-            # a failed T-cell redirecting target has its own, more telling finding (tcr_orders.py).
-            if agent in eff and agent not in same_target:
+            # another agent of a failed T-cell redirecting target has its own finding (tcr_orders.py).
+            if agent in eff:
                 spec = checks.get("refractory-agent-ordered", {})
                 alts = _alternatives(decision, rules, {agent}, eff, int(spec.get("maxAlternatives", 3)))
                 pitfall = ""

@@ -1,7 +1,8 @@
 """Order checks around T-cell redirection and venetoclax (IMWG 2025, EMN 2025, venetoclax label).
 
 - `same-target-after-failure`: a drafted agent against a target the disease progressed on
-  (e.g. teclistamab after elranatamab, cilta-cel after ide-cel); alternatives switch target.
+  (e.g. teclistamab after elranatamab, cilta-cel after ide-cel); alternatives switch target. The very
+  drug the disease is refractory to keeps its `refractory-agent-ordered` finding instead.
 - `tcr-infection-prophylaxis`: a bispecific or CAR-T drafted without antiviral and Pneumocystis
   prophylaxis in the record or the drafts (immunoglobulin replacement: named, IgG to be checked).
 - `venetoclax-tls-precautions`: venetoclax drafted without an anti-hyperuricaemic (allopurinol,
@@ -39,7 +40,7 @@ def tcr_findings(
     for d in scope:
         for agent in d.agents:
             tcr = cat.tcr_agents.get(agent)
-            if tcr and tcr.target in decision.failed_targets:
+            if tcr and tcr.target in decision.failed_targets and agent not in eff:  # the same drug: refractory-agent-ordered
                 spec = checks.get("same-target-after-failure", {})
                 same = {a for a, t in cat.tcr_agents.items() if t.target == tcr.target}
                 alts = alternatives(same, int(spec.get("maxAlternatives", 3)))
