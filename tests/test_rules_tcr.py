@@ -261,7 +261,7 @@ REGIONAL = {code for code, r in K.catalog.regimens.items() if r.labels and _term
 
 def test_the_regions_differ_in_the_expected_labels():
     # BPd (EU only), BVd's line count, Tec-Dara's status; bispecific monotherapy: >= 4 (US) vs >= 3 (EU)
-    assert REGIONAL == {"BPd", "BVd", "Tec-Dara", "teclistamab", "elranatamab", "talquetamab", "linvoseltamab"}
+    assert {"BPd", "BVd", "Tec-Dara", "teclistamab", "elranatamab", "talquetamab", "linvoseltamab"} == REGIONAL
 
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
