@@ -320,3 +320,42 @@ def test_bendamustine_before_planned_t_cell_redirection():
                         K, settings(), "order-select", record=record())
     c = next(c for c in cards if c["extension"]["org.mmcds.card"]["code"] == "alkylator-before-tcr")
     assert "cilta-cel" in c["detail"] and c["indicator"] == "warning"
+
+
+# --- properties over generated states ---------------------------------------------------------------------------
+TCR_AGENTS = {"idecabtagene-vicleucel": ("CAR-T", "BCMA"), "ciltacabtagene-autoleucel": ("CAR-T", "BCMA"),
+              "teclistamab": ("bispecific", "BCMA"), "elranatamab": ("bispecific", "BCMA"),
+              "talquetamab": ("bispecific", "GPRC5D"), "belantamab-mafodotin": ("ADC", "BCMA")}
+
+
+@hsettings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.integers(1, 7),
+       refr=st.sets(st.sampled_from(["lenalidomide", "bortezomib", "daratumumab", "pomalidomide", "carfilzomib"])),
+       history=st.lists(st.tuples(st.sampled_from(sorted(TCR_AGENTS)), st.booleans()), max_size=3),
+       frail=st.booleans(), ecog_value=st.sampled_from([None, 0, 1, 2, 3, 4]),
+       region=st.sampled_from(["US", "EU"]), car_t=st.booleans())
+def test_property_failed_targets_fitness_and_labels(lines, refr, history, frail, ecog_value, region, car_t):
+    s = state(lines=lines, refractory=tuple(sorted(refr)), frail=frail, ecog=ecog_value)
+    s.tcr_history = [tcr(a, TCR_AGENTS[a][0], TCR_AGENTS[a][1], lines, "refractory" if failed else "exposed")
+                     for a, failed in history]
+    failed = {TCR_AGENTS[a][1] for a, f in history if f}
+    s.targets = {t: ("refractory" if t in failed else ("exposed" if any(TCR_AGENTS[a][1] == t for a, _ in history)
+                                                      else "naive")) for t in ("BCMA", "GPRC5D")}
+    d = decide(s, label_region=region, car_t_available=car_t)
+    cat = K.catalog
+    for o in d.options:
+        r = cat.regimens[o.regimen]
+        assert not set(cat.targets(o.regimen)) & failed, (o.regimen, failed)  # never the failed target again
+        if o.tier == "preferred":
+            assert not o.off_label  # off-label only under `other`
+            assert not (r.intensive and frail)  # frail: no carfilzomib triplet / intensive therapy preferred
+            assert not (ecog_value is not None and ecog_value >= 3 and cat.is_t_cell_redirecting(o.regimen))
+        lab = r.labels.get(region)
+        assert lab is None or lab.status not in ("not-approved", "withdrawn", "pending"), o.regimen
+        if o.regimen == "Sd":  # only within its label, below every T-cell redirecting option
+            assert s.penta_refractory and lines >= 4
+    ranks = {o.regimen: (o.tier, o.rank) for o in d.options}
+    if "Sd" in ranks:
+        for reg, (tier, rank) in ranks.items():
+            if tier == ranks["Sd"][0] and cat.is_t_cell_redirecting(reg):
+                assert rank < ranks["Sd"][1]

@@ -112,7 +112,7 @@ def test_full_launch_shows_the_evidence_view(client, app, caplog, capfd):
     for avoid in ext["avoid"]:
         assert f"<b>{avoid['regimen']}</b>" in html
     assert ext["setting"] in html
-    assert "pubmed.ncbi.nlm.nih.gov" in html
+    assert "https://doi.org/" in html and "?term=" not in html  # sources open the work, never a search
     assert "Trials, figures and reasoning" in html
 
 
