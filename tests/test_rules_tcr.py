@@ -359,3 +359,14 @@ def test_property_failed_targets_fitness_and_labels(lines, refr, history, frail,
         for reg, (tier, rank) in ranks.items():
             if tier == ranks["Sd"][0] and cat.is_t_cell_redirecting(reg):
                 assert rank < ranks["Sd"][1]
+
+
+def test_salvage_asct_notice_says_fitness_when_fitness_overrules_the_months():
+    from cds_service.clinical.model import TransplantState
+    from cds_service.clinical.notices import decide_notices
+    t = TransplantState(prior_asct=True, months_asct_to_progression=48, maintenance_after_asct=True,
+                        salvage_asct="candidate")
+    notes = {n.code: n for n in decide_notices(state(lines=1, exposed=("lenalidomide", "bortezomib"), transplant=t,
+                                                     ecog=3), K)}
+    n = notes["salvage-asct-not-recommended"]
+    assert "ECOG" in n.params["why"] and "< 18" not in n.params["why"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cds_service.clinical.fitness import overruled_by_fitness
 from cds_service.clinical.model import ClinicalState
 from cds_service.clinical.options import rules_for, salvage_asct_status
 from cds_service.clinical.setting import decide_setting
@@ -98,7 +99,12 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
     sal = rules.modifiers.get("salvageAsct", {})
     maint = {True: "; this patient had maintenance", False: "; this patient had no maintenance", None: ""}[
         t.maintenance_after_asct]
-    if not t.prior_asct and salvage == "not-recommended":
+    if salvage == "not-recommended" and overruled_by_fitness(state, rules):
+        why = "ECOG 3 or more, or over 75"
+        reason = (f"ECOG {state.ecog if state.ecog is not None else 'unknown'}, age "
+                  f"{state.age if state.age is not None else 'unknown'}: salvage ASCT is not recommended at "
+                  "ECOG >= 3 or over 75, whatever the time since the first ASCT.")
+    elif not t.prior_asct and salvage == "not-recommended":
         why = "never transplanted and not transplant-eligible"
         reason = ("No prior ASCT is recorded and the patient is not transplant-eligible (frail, or over 70; "
                   f"age {state.age if state.age is not None else 'unknown'}).")
