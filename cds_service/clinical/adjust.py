@@ -16,13 +16,13 @@ Runs after the setting's data lists and the modifiers have produced candidates, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from cds_service.clinical.fitness import is_frail_or_old, tcr_ecog_verdict
 from cds_service.clinical.labels import label_verdict, trial_exclusion
 from cds_service.clinical.model import ClinicalState
 from cds_service.clinical.rules import Avoid, Rules
 from cds_service.clinical.sequencing import car_t_wait_until, failed_targets
+from cds_service.knowledge.model import Entry
 
 TIERS = ("preferred", "other", "if-unavailable")
 
@@ -32,7 +32,7 @@ class Cand:
     regimen: str
     tier: str
     order: float
-    entry: dict[str, Any]
+    entry: Entry
     notes: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     grade: str | None = None

@@ -11,6 +11,7 @@ rendering lives in `cds_service/render/`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from cds_service.clinical.adjust import Cand, adjust
@@ -20,6 +21,7 @@ from cds_service.clinical.rules import Avoid, Option, OptionsDecision, Rules, bu
 from cds_service.clinical.setting import anti_cd38_refractory, class_refractory, decide_setting, len_refractory_like
 from cds_service.config import Settings
 from cds_service.knowledge.loader import Knowledge
+from cds_service.knowledge.model import Entry, SettingSpec, Variant
 
 __all__ = ["Avoid", "Option", "OptionsDecision", "Rules", "build_rules", "effective_refractory", "is_frail_or_old",
            "rank_options", "rules_for", "salvage_asct_status"]
@@ -41,14 +43,12 @@ def effective_refractory(state: ClinicalState, rules: Rules) -> dict[str, str]:
     return out
 
 
-def _variant(spec: dict[str, Any], state: ClinicalState) -> dict[str, Any]:
+def _variant(spec: SettingSpec, state: ClinicalState) -> Variant:
     facts = {"lenRefractory": len_refractory_like(state), "antiCd38Refractory": anti_cd38_refractory(state)}
-    variants = spec.get("variants") or [{"id": "default", "tiers": {}}]
-    for v in variants:
-        when = v.get("when") or {}
-        if all(facts.get(k) == val for k, val in when.items()):
+    for v in spec.variants:
+        if all(facts.get(k) == val for k, val in v.when.items()):
             return v
-    return variants[-1]
+    return spec.variants[-1]
 
 
 def _components(rules: Rules, regimen: str) -> tuple[str, ...]:
@@ -61,8 +61,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
     cat = rules.catalog
     region = settings.label_region
     setting = decide_setting(state)
-    spec = rules.settings.get(setting) or {}
-    variant = _variant(spec, state) if spec else {"id": None, "tiers": {}}
+    spec = cat.settings.get(setting)
     eff = effective_refractory(state, rules)
     notes: list[str] = []
     conflicts: list[str] = []
@@ -70,8 +69,8 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
     extra_sources: list[str] = []  # sources of the modifiers applied, cited on the card
     counter = [0.0]
 
-    def add(entry: dict[str, Any], tier: str, front: bool = False, grade_setting: str | None = None) -> None:
-        reg = entry["regimen"]
+    def add(entry: Entry, tier: str, front: bool = False, grade_setting: str | None = None) -> None:
+        reg = entry.regimen
         if reg not in cat.regimens:
             return
         counter[0] += 1
@@ -82,47 +81,45 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
                 c.tier = tier
             if front:
                 c.order = order
-            if entry.get("note") and entry["note"] not in c.notes:
-                c.notes.append(entry["note"])
+            if entry.note and entry.note not in c.notes:
+                c.notes.append(entry.note)
             return
         c = Cand(reg, tier, order, entry)
-        if entry.get("note"):
-            c.notes.append(entry["note"])
-        if entry.get("conflict"):
-            c.conflicts.append(entry["conflict"])
-        c.grade = entry.get("grade") or cat.regimens[reg].grades.get(grade_setting or setting)
+        if entry.note:
+            c.notes.append(entry.note)
+        if entry.conflict:
+            c.conflicts.append(entry.conflict)
+        c.grade = entry.grade or cat.regimens[reg].grades.get(grade_setting or setting)
         if grade_setting and grade_setting != setting and c.grade:
             c.grade_note = f"grade {c.grade} is 003's grade at first relapse ({grade_setting})"
         cands[reg] = c
 
-    if setting in ("not-relapsed", "insufficient-data", "on-therapy") or not spec:
-        return OptionsDecision(setting, spec.get("title", setting), variant.get("id"), [], [], [], [], eff,
-                               region=region)
+    if setting in ("not-relapsed", "insufficient-data", "on-therapy") or spec is None:
+        return OptionsDecision(setting, spec.title if spec else setting, spec.variants[0].id if spec else None,
+                               [], [], [], [], eff, region=region)
+    variant = _variant(spec, state)
 
-    if variant.get("note"):
-        notes.append(variant["note"])
+    if variant.note:
+        notes.append(variant.note)
     for tier in TIERS:
-        for entry in (variant.get("tiers") or {}).get(tier) or []:
+        for entry in variant.tiers[tier]:
             add(entry, tier)
 
     # Later relapse: class-specific additions (002) and untried first-relapse options (003).
-    for cls, rule in (spec.get("classRules") or {}).items():
+    for cls, (rule_note, additions) in spec.class_rules.items():
         if class_refractory(state, cls):
-            notes.append(rule.get("note", ""))
-            for entry in rule.get("add") or []:
-                add(entry, entry.get("tier", "other"))
-    untried = spec.get("untriedFirstRelapse")
-    if untried:
-        received = set(state.agents)
-        for src_setting in untried.get("from") or []:
-            src_variant = (rules.settings.get(src_setting) or {}).get("variants", [{}])[0]
-            for tier in ("preferred", "other"):
-                for entry in (src_variant.get("tiers") or {}).get(tier) or []:
-                    comps = cat.regimens[entry["regimen"]].drugs
-                    if comps and comps <= received:
-                        continue  # already tried
-                    if entry["regimen"] not in cands:
-                        add({"regimen": entry["regimen"], "note": untried.get("note")}, tier, grade_setting=src_setting)
+            notes.append(rule_note)
+            for entry in additions:
+                add(entry, entry.tier or "other")
+    received = set(state.agents)
+    for src_setting in spec.untried_from:
+        for tier in ("preferred", "other"):
+            for entry in cat.settings[src_setting].variants[0].tiers[tier]:
+                comps = cat.regimens[entry.regimen].drugs
+                if comps and comps <= received:
+                    continue  # already tried
+                if entry.regimen not in cands:
+                    add(Entry(entry.regimen, note=spec.untried_note), tier, grade_setting=src_setting)
 
     # Modifiers that add regimens.
     mods = rules.modifiers
@@ -133,18 +130,19 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
     if ven and state.cytogenetics.t11_14 is True:
         # every setting: with bortezomib (VenVd) while it still works, else venetoclax-dexamethasone
         reg = ven_regs[0] if "bortezomib" not in eff else ven_regs[1]
-        add({"regimen": reg, "note": ven.get("note"), "sources": ven.get("sources")},
+        add(Entry(reg, note=ven.get("note"), sources=tuple(ven.get("sources") or ())),
             ven.get("tier", "other"), front=ven.get("position") == "first")
         notes.append(ven.get("note", ""))
         extra_sources += ven.get("sources") or []
     aggr = mods.get("aggressiveDisease", {})
     if aggr and (state.plasma_cell_leukemia or state.extramedullary):
         reg = aggr.get("regimen", "VDT-PACE")
-        add({"regimen": reg, "note": aggr.get("note"), "sources": aggr.get("sources"),
-             "allowRefractory": aggr.get("allowRefractory", [])}, aggr.get("tier", "preferred"), front=True)
+        allowance = tuple(aggr.get("allowRefractory") or ())
+        add(Entry(reg, note=aggr.get("note"), sources=tuple(aggr.get("sources") or ()), allow_refractory=allowance),
+            aggr.get("tier", "preferred"), front=True)
         if reg in cands:  # the modifier's allowance wins over a setting list's narrower one
-            cands[reg].entry = {**cands[reg].entry, "allowRefractory": sorted(
-                set(cands[reg].entry.get("allowRefractory") or []) | set(aggr.get("allowRefractory") or []))}
+            c = cands[reg]
+            c.entry = replace(c.entry, allow_refractory=tuple(sorted(set(c.entry.allow_refractory) | set(allowance))))
         notes.append(aggr.get("note", ""))
         extra_sources += aggr.get("sources") or []
     sal = mods.get("salvageAsct", {})
@@ -152,8 +150,8 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
     avoid: dict[str, Avoid] = {}
     if salvage in ("candidate", "discuss") and setting != "triple-class-refractory":
         tier = sal.get("candidateTier" if salvage == "candidate" else "discussTier", "other")
-        add({"regimen": sal.get("regimen", "salvage-ASCT"), "sources": sal.get("sources"),
-             "note": f"Salvage ASCT: {salvage} (see the salvage-ASCT notice)"}, tier)
+        add(Entry(sal.get("regimen", "salvage-ASCT"), sources=tuple(sal.get("sources") or ()),
+                  note=f"Salvage ASCT: {salvage} (see the salvage-ASCT notice)"), tier)
     elif salvage == "not-recommended" and setting != "triple-class-refractory":
         months = state.transplant.months_asct_to_progression
         if overruled_by_fitness(state, rules):
@@ -169,27 +167,27 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
 
     # Anti-CD38 exposed but not refractory; frailty: reorder within data-given lists.
     cd38 = state.classes.get("anti-CD38")
-    exposed_block = spec.get("antiCd38Exposed")
+    exposed_block = spec.anti_cd38_exposed
     if exposed_block and cd38 == "exposed":
-        notes.append(exposed_block.get("note", ""))
-        extra_sources += exposed_block.get("sources") or []
-        for reg in reversed(exposed_block.get("first") or []):
+        notes.append(exposed_block.note)
+        extra_sources += exposed_block.sources
+        for reg in reversed(exposed_block.first):
             if reg in cands:
-                add({"regimen": reg}, "preferred", front=True)
-        for reg in reversed(exposed_block.get("otherFirst") or []):
+                add(Entry(reg), "preferred", front=True)
+        for reg in reversed(exposed_block.other_first):
             if reg in cands and cands[reg].tier != "preferred":
-                add({"regimen": reg}, "other", front=True)
-    frail_block = spec.get("frail")
+                add(Entry(reg), "other", front=True)
+    frail_block = spec.frail
     if frail_block and is_frail_or_old(state, rules):
-        notes.append(frail_block.get("note", "") or mods.get("frailOrOver75", {}).get("note", ""))
+        notes.append(frail_block.note or mods.get("frailOrOver75", {}).get("note", ""))
         extra_sources += mods.get("frailOrOver75", {}).get("sources") or []
-        for reg in frail_block.get("demote") or []:
+        for reg in frail_block.demote:
             if reg in cands and cands[reg].tier == "preferred":
                 cands[reg].tier = "other"
                 cands[reg].notes.append("frail or over 75: not first")
-        for reg in reversed(frail_block.get("first") or []):
+        for reg in reversed(frail_block.first):
             if reg in cands:
-                add({"regimen": reg}, "preferred", front=True)
+                add(Entry(reg), "preferred", front=True)
 
     # Targets, trial populations, labels, fitness, sequencing after T-cell redirection (adjust.py).
     adjusted = adjust(cands, avoid, state, rules, region)
@@ -198,11 +196,11 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
 
     # Refractoriness: avoid, cap, or allow (agent level, never class level, except anti-CD38 cross-resistance).
     cap_cd38 = anti_cd38_refractory(state)
-    min_active = int(spec.get("minActiveForPreferred") or 0)
+    min_active = spec.min_active_for_preferred
     for reg, c in list(cands.items()):
         comps = _components(rules, reg)
         refr = [a for a in comps if a in eff]
-        allowed = set(c.entry.get("allowRefractory") or [])
+        allowed = set(c.entry.allow_refractory)
         blocking = _by_priority([a for a in refr if a not in allowed])
         if blocking:
             note = _len_note(state, mods) if blocking[0] == "lenalidomide" else None
@@ -211,7 +209,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
             continue
         if refr:
             c.tier = "other" if c.tier == "preferred" else c.tier
-            c.notes.append(f"despite {', '.join(refr)}-refractory disease: " + (c.entry.get("note") or "seed allows it"))
+            c.notes.append(f"despite {', '.join(refr)}-refractory disease: " + (c.entry.note or "seed allows it"))
         if cap_cd38 and any(a in ANTI_CD38 for a in comps):
             if c.tier == "preferred":
                 c.tier = mods.get("antiCd38ClassRefractory", {}).get("cap", "other")
@@ -223,7 +221,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
             c.tier = "other"
             c.notes.append(f"fewer than {min_active} drugs the disease is not refractory to (002)")
 
-    for reg in spec.get("checkAvoid") or []:
+    for reg in spec.check_avoid:
         if reg in cands or reg in avoid or reg not in cat.regimens:
             continue
         blocking = _by_priority([a for a in _components(rules, reg) if a in eff])
@@ -244,7 +242,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
             c.notes.append(avail.get("agentNote", "Not available: {agents}").format(agents=", ".join(missing)))
     if not any(c.tier == "preferred" and _components(rules, r) for r, c in cands.items()):
         for c in sorted(cands.values(), key=lambda x: x.order):
-            if c.entry.get("fallbackPreferred") and c.tier == "other":
+            if c.entry.fallback_preferred and c.tier == "other":
                 c.tier = "preferred"
                 c.notes.append("promoted: the preferred options are not available here")
     if not settings.car_t_available and any(r in cands for r in avail.get("carT") or []):
@@ -257,11 +255,11 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         if c.tier == "preferred" and any(a in eff for a in _components(rules, reg)):
             c.tier = "other"
 
-    ordered = sorted(cands.values(), key=lambda c: (TIERS.index(c.tier), not c.entry.get("pinFirst"), c.order))
+    ordered = sorted(cands.values(), key=lambda c: (TIERS.index(c.tier), not c.entry.pin_first, c.order))
     options: list[Option] = []
     for i, c in enumerate(ordered, start=1):
         reg_data = cat.regimens[c.regimen]
-        src_ids = list(c.entry.get("sources") or reg_data.sources)
+        src_ids = list(c.entry.sources or reg_data.sources)
         src_ids += [sid for sid in reg_data.sources if sid not in src_ids]
         c_notes = [n for n in c.notes if n]
         if c.grade_note:
@@ -276,7 +274,7 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
             if conf not in conflicts:
                 conflicts.append(conf)
     return OptionsDecision(
-        setting=setting, title=spec.get("title", setting), variant=variant.get("id"), options=options,
+        setting=setting, title=spec.title, variant=variant.id, options=options,
         avoid=sorted(avoid.values(), key=lambda a: a.regimen == sal.get("regimen", "salvage-ASCT")), conflicts=conflicts, notes=[n for n in dict.fromkeys(notes) if n],
         effective_refractory=eff, source_ids=list(dict.fromkeys(extra_sources)), region=region,
         failed_targets=adjusted.failed,

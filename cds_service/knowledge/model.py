@@ -115,6 +115,7 @@ class Catalog:
     regimens: dict[str, Regimen]
     sources: dict[str, Source]
     tcr_agents: dict[str, TcrAgent]
+    settings: dict[str, SettingSpec] = field(default_factory=dict)
 
     def targets(self, regimen: str) -> tuple[str, ...]:
         """The T-cell redirecting / BCMA-directed targets a regimen acts on, in component order."""
@@ -189,4 +190,95 @@ def build_catalog(cards: dict[str, Any]) -> Catalog:
             missing.append(f"{reg.code}: labels for {sorted(reg.labels)}, need {list(LABEL_REGIONS)}")
     if missing:
         raise KnowledgeReferenceError("unknown source ids or incomplete labels: " + "; ".join(missing))
-    return Catalog(regimens=regimens, sources=sources, tcr_agents=tcr_agents)
+    return Catalog(regimens=regimens, sources=sources, tcr_agents=tcr_agents, settings=build_settings(cards, regimens))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One listed option of a setting (or one added by a modifier)."""
+
+    regimen: str
+    note: str | None = None
+    grade: str | None = None
+    sources: tuple[str, ...] = ()
+    conflict: str | None = None
+    fallback_preferred: bool = False
+    pin_first: bool = False
+    allow_refractory: tuple[str, ...] = ()
+    tier: str | None = None  # for class-rule additions
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> Entry:
+        return cls(regimen=raw["regimen"], note=raw.get("note"), grade=raw.get("grade"),
+                   sources=tuple(raw.get("sources") or ()), conflict=raw.get("conflict"),
+                   fallback_preferred=bool(raw.get("fallbackPreferred", False)), pin_first=bool(raw.get("pinFirst", False)),
+                   allow_refractory=tuple(raw.get("allowRefractory") or ()), tier=raw.get("tier"))
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    note: str | None
+    when: dict[str, bool]
+    tiers: dict[str, tuple[Entry, ...]]
+
+
+@dataclass(frozen=True)
+class Reorder:
+    """A setting's reordering block (anti-CD38 exposed, frail): regimens moved first / demoted."""
+
+    first: tuple[str, ...] = ()
+    other_first: tuple[str, ...] = ()
+    demote: tuple[str, ...] = ()
+    note: str = ""
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    id: str
+    title: str
+    short: str
+    sources: tuple[str, ...]
+    min_active_for_preferred: int
+    check_avoid: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    class_rules: dict[str, tuple[str, tuple[Entry, ...]]]  # class -> (note, additions)
+    untried_from: tuple[str, ...] = ()
+    untried_note: str | None = None
+    anti_cd38_exposed: Reorder | None = None
+    frail: Reorder | None = None
+
+
+def _reorder(raw: dict[str, Any] | None) -> Reorder | None:
+    if raw is None:
+        return None
+    return Reorder(first=tuple(raw.get("first") or ()), other_first=tuple(raw.get("otherFirst") or ()),
+                   demote=tuple(raw.get("demote") or ()), note=raw.get("note", ""), sources=tuple(raw.get("sources") or ()))
+
+
+def build_settings(cards: dict[str, Any], regimens: dict[str, Regimen]) -> dict[str, SettingSpec]:
+    """Typed setting specs; an entry naming an unknown regimen is a reference error."""
+    out: dict[str, SettingSpec] = {}
+    unknown: list[str] = []
+    for sid, raw in ((cards.get("settings") or {}).get("settings") or {}).items():
+        variants = tuple(
+            Variant(v["id"], v.get("note"), dict(v.get("when") or {}),
+                    {tier: tuple(Entry.of(e) for e in (v.get("tiers") or {}).get(tier) or ()) for tier in TIERS})
+            for v in raw["variants"])
+        class_rules = {cls: (r.get("note", ""), tuple(Entry.of(e) for e in r.get("add") or ()))
+                       for cls, r in (raw.get("classRules") or {}).items()}
+        untried = raw.get("untriedFirstRelapse") or {}
+        spec = SettingSpec(
+            id=sid, title=raw["title"], short=raw.get("short") or raw["title"], sources=tuple(raw["sources"]),
+            min_active_for_preferred=int(raw.get("minActiveForPreferred") or 0),
+            check_avoid=tuple(raw.get("checkAvoid") or ()), variants=variants, class_rules=class_rules,
+            untried_from=tuple(untried.get("from") or ()), untried_note=untried.get("note"),
+            anti_cd38_exposed=_reorder(raw.get("antiCd38Exposed")), frail=_reorder(raw.get("frail")))
+        names = [e.regimen for v in variants for es in v.tiers.values() for e in es]
+        names += [e.regimen for _, es in class_rules.values() for e in es] + list(spec.check_avoid)
+        unknown += [f"{sid}: {n}" for n in names if n not in regimens]
+        out[sid] = spec
+    if unknown:
+        raise KnowledgeReferenceError("settings name unknown regimens: " + "; ".join(unknown))
+    return out
