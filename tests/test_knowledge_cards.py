@@ -180,3 +180,22 @@ def test_bispecifics_are_marked_beyond_the_seeds(cards):
 
 def test_knowledge_version_is_set():
     assert re.fullmatch(r"\d{4}\.\d{1,2}\.\d+", knowledge().version)
+
+
+def test_typed_catalog_is_built_once_and_a_dangling_reference_fails_at_start(tmp_path):
+    """The schema cannot see cross-file ids: the typed catalog checks them when the knowledge loads."""
+    import shutil
+
+    from cds_service.knowledge.loader import load_knowledge
+
+    k = load_knowledge(ROOT)
+    assert k.catalog is k.catalog  # built once, then reused
+    assert k.catalog.regimens["Tec-Dara"].labels["EU"].status == "pending"
+    assert k.catalog.targets("Tec-Dara") == ("BCMA",) and k.catalog.is_t_cell_redirecting("talquetamab")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    shutil.copytree(ROOT / "cards", tmp_path / "cards")
+    data = yaml.safe_load((tmp_path / "cards" / "regimens.yaml").read_text())
+    data["regimens"]["BVd"]["sources"].append("no-such-source")
+    (tmp_path / "cards" / "regimens.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match="no-such-source"):
+        load_knowledge(tmp_path)
