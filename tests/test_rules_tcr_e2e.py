@@ -228,3 +228,19 @@ def test_e2e_order_checks_for_t_cell_redirection_and_venetoclax():
                                              draft("allopurinol 300 mg tablet")]))
     assert "alkylator-before-tcr" in finding_codes(
         cards_for(res, "order-sign", drafts=[draft("bendamustine 90 mg/m2 IV"), draft("dexamethasone 40 mg tablet")]))
+
+
+def test_e2e_after_teclistamab_an_elranatamab_order_raises_same_target():
+    res = triple_class_refractory()
+    res.append(statement("Tecvayli (teclistamab) 1.5 mg/kg SC weekly", "2024-06-20", "2026-08-30"))
+    res.append(worsened("2026-08-25"))
+    cards = cards_for(res, "order-sign", drafts=[draft("Elrexfio (elranatamab) 76 mg SC")])
+    assert "same-target-after-failure" in finding_codes(cards)
+    assert "refractory-agent-ordered" not in finding_codes(cards)  # elranatamab itself was never given
+
+
+def test_e2e_bispecifics_cite_their_pivotal_trials():
+    ext = options_ext(cards_for(triple_class_refractory()))
+    assert "MajesTEC-1" in offered(ext)["teclistamab"]["sources"][0]["citation"]
+    assert "MonumenTAL-1" in offered(ext)["talquetamab"]["sources"][0]["citation"]
+    assert "MagnetisMM-3" in offered(ext)["elranatamab"]["sources"][0]["citation"]
