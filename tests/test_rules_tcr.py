@@ -370,3 +370,10 @@ def test_salvage_asct_notice_says_fitness_when_fitness_overrules_the_months():
                                                      ecog=3), K)}
     n = notes["salvage-asct-not-recommended"]
     assert "ECOG" in n.params["why"] and "< 18" not in n.params["why"]
+
+
+def test_frail_intensive_regimens_come_last_in_their_tier():
+    d = decide(state(**LEN_REFRACTORY, age=81, frail=True))
+    other = tiers(d)["other"]
+    intensive = [r for r in other if K.catalog.regimens[r].intensive]
+    assert intensive and other[-len(intensive):] == intensive

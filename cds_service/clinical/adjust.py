@@ -113,8 +113,9 @@ def adjust(cands: dict[str, Cand], avoid: dict[str, Avoid], state: ClinicalState
     ecog = tcr_ecog_verdict(state, rules)
     for reg, c in cands.items():
         r = cat.regimens[reg]
-        if frail and r.intensive:
+        if frail and r.intensive:  # never preferred, and last within whatever tier it is in
             c.cap("other", fit.get("intensiveNote", "frail or over 75: not preferred"))
+            c.order += 1000
         if ecog and cat.is_t_cell_redirecting(reg):
             if ecog[0] == "cap":
                 c.cap("other", ecog[1])
