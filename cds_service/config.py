@@ -17,6 +17,9 @@ from typing import Any
 ENV_PREFIX = "MMCDS_"
 
 
+LABEL_REGIONS = ("US", "EU")  # regions whose labels cards/regimens.yaml carries
+
+
 class ConfigError(ValueError):
     pass
 
@@ -71,6 +74,7 @@ class Settings:
     fhir_max_pages: int = 100
     car_t_available: bool = True
     unavailable_agents: list[str] = field(default_factory=list)
+    label_region: str = "US"  # whose regulatory labels decide on-label options: "US" | "EU"
     data_dir: Path = field(default_factory=lambda: Path("data"))
     max_body_bytes: int = 8 * 1024 * 1024  # above the largest 15-year chart the prefetch templates ask for (docs/integration-queries.md)
     state_cache_size: int = 256  # charts whose record and state each worker keeps (0: off); statecache.py
@@ -94,7 +98,7 @@ class Settings:
 KEYS = (
     "AUTH_MODE", "TRUSTED_ISSUERS", "DATABASE_URL", "PUBLIC_BASE_URL", "AUD_ALIASES", "JKU_ALLOWLIST",
     "TENANT_ALLOWLIST", "JWT_LEEWAY_S", "FHIR_TIMEOUT_S", "FHIR_DEADLINE_S", "FHIR_MAX_PAGES",
-    "CAR_T_AVAILABLE", "UNAVAILABLE_AGENTS", "DATA_DIR", "MAX_BODY_BYTES", "CORS_ORIGINS",
+    "CAR_T_AVAILABLE", "UNAVAILABLE_AGENTS", "LABEL_REGION", "DATA_DIR", "MAX_BODY_BYTES", "CORS_ORIGINS",
     "AS_OF_DATE", "LOG_LEVEL", "SMART_CLIENT_ID",
     "JWT_ALGORITHMS", "STATE_CACHE_SIZE",
     "KNOWLEDGE_DIR", "SECRET_KEY", "FHIR_SERVER_ALLOWLIST",
@@ -139,6 +143,10 @@ def load_settings(config: Mapping[str, Any] | None = None, environ: Mapping[str,
         s.fhir_deadline_s = max(s.fhir_deadline_s, 2 * s.fhir_timeout_s) if "FHIR_TIMEOUT_S" in merged else s.fhir_deadline_s
     if "CAR_T_AVAILABLE" in merged:
         s.car_t_available = _bool("CAR_T_AVAILABLE", merged["CAR_T_AVAILABLE"])
+    if "LABEL_REGION" in merged:
+        s.label_region = str(merged["LABEL_REGION"]).strip().upper()
+        if s.label_region not in LABEL_REGIONS:
+            raise ConfigError(f"LABEL_REGION: expected one of {', '.join(LABEL_REGIONS)}, got {merged['LABEL_REGION']!r}")
     if merged.get("AS_OF_DATE"):
         value = merged["AS_OF_DATE"]
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import urllib.parse
 
 import pytest
 import yaml
@@ -13,9 +12,11 @@ from cds_service.knowledge.loader import KnowledgeError, _load_folder, schema_va
 from tests.shared_paths import SHARED
 
 SEEDS = SHARED / "seeds"
-CONTRACT_REGIMENS = ["DRd", "KRd", "IRd", "EloRd", "Rd", "DVd", "Kd", "DKd", "IsaKd", "PVd", "KPd", "DPd", "IsaPd", "EloPd", "IPd", "PCd", "Pd", "Vd", "VCd", "VTd", "VMP", "EloVd", "SVd", "SDd", "SKd", "Sd", "VenVd", "PanoVd", "VDT-PACE", "ide-cel", "cilta-cel", "belantamab", "teclistamab", "elranatamab", "talquetamab", "clinical-trial", "salvage-ASCT"]
+CONTRACT_REGIMENS = ["Tec-Dara", "BVd", "BPd", "linvoseltamab", "Vend", "DRd", "KRd", "IRd", "EloRd", "Rd", "DVd", "Kd", "DKd", "IsaKd", "PVd", "KPd", "DPd", "IsaPd", "EloPd", "IPd", "PCd", "Pd", "Vd", "VCd", "VTd", "VMP", "EloVd", "SVd", "SDd", "SKd", "Sd", "VenVd", "PanoVd", "VDT-PACE", "ide-cel", "cilta-cel", "belantamab", "teclistamab", "elranatamab", "talquetamab", "clinical-trial", "salvage-ASCT"]
 NOTICE_CODES = ["high-risk-cytogenetics", "short-response", "plasma-cell-leukemia", "extramedullary-disease", "salvage-asct-candidate", "salvage-asct-discuss", "salvage-asct-not-recommended", "clinical-trial", "restage-at-relapse", "insufficient-data"]
-FINDING_CODES = ["refractory-agent-ordered", "anti-cd38-retreatment", "anti-cd38-cross-resistance", "venetoclax-without-t11-14", "venetoclax-t11-14-unknown", "missing-thromboprophylaxis", "missing-zoster-prophylaxis", "missing-antiemetic", "missing-pjp-prophylaxis", "bortezomib-route-neuropathy", "doublet-when-triplet-tolerated", "repeat-fish-primary-translocations"]
+FINDING_CODES = ["refractory-agent-ordered", "anti-cd38-retreatment", "anti-cd38-cross-resistance", "venetoclax-without-t11-14", "venetoclax-t11-14-unknown", "missing-thromboprophylaxis", "missing-zoster-prophylaxis", "missing-antiemetic", "missing-pjp-prophylaxis", "bortezomib-route-neuropathy", "doublet-when-triplet-tolerated", "repeat-fish-primary-translocations",
+                 "same-target-after-failure", "tcr-infection-prophylaxis", "venetoclax-tls-precautions",
+                 "alkylator-before-tcr"]
 MY_FILES = ("sources", "regimens", "settings", "modifiers", "notices", "order_checks", "texts")
 
 
@@ -57,14 +58,17 @@ def test_every_source_has_a_seed_or_url_and_every_reference_resolves(cards):
     sources = cards["sources"]["sources"]
     seeds = seed_texts()
     for sid, src in sources.items():
-        assert src.get("seed") or src.get("url"), sid
+        assert src.get("seed") or src.get("url") or src.get("seen"), sid
         if src.get("seed"):
             assert src["seed"] in seeds, (sid, src["seed"])
     referenced: list[str] = []
     for reg in cards["regimens"]["regimens"].values():
         referenced += reg["sources"]
         for fig in reg["figures"]:
-            assert fig["seed"] in seeds
+            assert fig.get("seed") in seeds or fig.get("source") in sources, fig
+            referenced += [fig["source"]] if fig.get("source") else []
+        referenced += [lab["source"] for lab in reg.get("labels", {}).values()]
+        referenced += [sup["source"] for sup in reg.get("supersedes", [])]
     for spec in cards["settings"]["settings"].values():
         referenced += spec["sources"]
         for v in spec["variants"]:
@@ -98,22 +102,42 @@ def test_every_source_has_a_seed_or_url_and_every_reference_resolves(cards):
         assert not unknown, (stem, unknown)
 
 
-def test_links_are_a_seed_doi_or_a_pubmed_search_of_the_citation(cards):
+def test_every_url_opens_a_work_never_a_search(cards):
+    """A DOI or a PubMed record, or no link at all; never a PubMed/keyword search."""
     for sid, src in cards["sources"]["sources"].items():
+        url = src["url"]
+        if url is None:
+            continue
+        assert "?term=" not in url and "search" not in url, sid
+        assert re.fullmatch(r"https://(doi\.org/10\.\S+|pubmed\.ncbi\.nlm\.nih\.gov/\d+/?)", url), (sid, url)
         if "doi" in src:
-            assert src["url"] == "https://doi.org/" + src["doi"], sid
-        else:
-            assert src["url"] == "https://pubmed.ncbi.nlm.nih.gov/?term=" + urllib.parse.quote_plus(src["search"]), sid
-
-
-def test_no_doi_in_cards_that_a_seed_does_not_carry_verbatim():
-    seeds = "\n".join(seed_texts().values())
-    found = set()
+            assert url == "https://doi.org/" + src["doi"], sid
     for path in (ROOT / "cards").glob("*.yaml"):
-        for doi in re.findall(r"10\.\d{4,9}/[^\s\"',\]}]+", path.read_text(encoding="utf-8")):
-            found.add(doi)
-            assert doi in seeds, f"{path.name}: DOI {doi} is not in any seed"
-    assert found, "the catalog should carry the DOIs of seed 001"
+        assert "pubmed.ncbi.nlm.nih.gov/?term=" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_every_identifier_says_where_it_was_seen(cards):
+    """A DOI or PMID is never from memory: the source names the seed reference list or search result."""
+    seeds = "\n".join(seed_texts().values())
+    for sid, src in cards["sources"]["sources"].items():
+        if "doi" in src or "pmid" in src:
+            assert src.get("seen"), sid
+            if "seed 001 reference list" in src["seen"]:
+                assert src["doi"] in seeds, sid
+    wrong = {"10.3389/fonc.2020.624661"}  # seed 001 ref 16 prints a Frontiers DOI for IKEMA: never used
+    for path in (ROOT / "cards").glob("*.yaml"):
+        assert not wrong & set(re.findall(r"10\.\d{4,9}/[^\s\"',\]}]+", path.read_text(encoding="utf-8")))
+
+
+def test_machine_written_summaries_are_never_cited(cards):
+    """Seeds 000 and 002 stay as provenance of a figure but are never a cited source."""
+    sources = cards["sources"]["sources"]
+    summaries = {sid for sid, src in sources.items() if src["kind"] == "seed-summary"}
+    assert {"seed-000", "seed-002"} <= summaries
+    assert all(sources[sid].get("cite") is False for sid in summaries)
+    for sid, src in sources.items():
+        if src.get("cite", True):
+            assert "Dr.Oracle" not in src["citation"] and "Praxis" not in src["citation"], sid
 
 
 def test_figures_only_quote_numbers_present_in_the_named_seed(cards):
@@ -121,6 +145,9 @@ def test_figures_only_quote_numbers_present_in_the_named_seed(cards):
     seeds = seed_texts()
     for code, reg in cards["regimens"]["regimens"].items():
         for fig in reg["figures"]:
+            if "seed" not in fig:  # beyond the seeds: the source names where it was seen
+                assert cards["sources"]["sources"][fig["source"]].get("seen"), (code, fig)
+                continue
             text = seeds[fig["seed"]]
             for num in re.findall(r"\d+(?:\.\d+)?", fig["text"].replace("(11;14)", "")):
                 if num in ("1", "2", "3", "4"):  # line counts / trial-name digits
@@ -146,10 +173,29 @@ def test_grades_follow_seed_003(cards):
 
 def test_bispecifics_are_marked_beyond_the_seeds(cards):
     regs = cards["regimens"]["regimens"]
-    for code in ("teclistamab", "elranatamab", "talquetamab"):
+    for code in ("teclistamab", "elranatamab", "talquetamab", "linvoseltamab", "Tec-Dara", "BVd", "BPd"):
         assert regs[code].get("beyondSeeds") is True
     assert not regs["ide-cel"].get("beyondSeeds")
 
 
 def test_knowledge_version_is_set():
     assert re.fullmatch(r"\d{4}\.\d{1,2}\.\d+", knowledge().version)
+
+
+def test_typed_catalog_is_built_once_and_a_dangling_reference_fails_at_start(tmp_path):
+    """The schema cannot see cross-file ids: the typed catalog checks them when the knowledge loads."""
+    import shutil
+
+    from cds_service.knowledge.loader import load_knowledge
+
+    k = load_knowledge(ROOT)
+    assert k.catalog is k.catalog  # built once, then reused
+    assert k.catalog.regimens["Tec-Dara"].labels["EU"].status == "pending"
+    assert k.catalog.targets("Tec-Dara") == ("BCMA",) and k.catalog.is_t_cell_redirecting("talquetamab")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    shutil.copytree(ROOT / "cards", tmp_path / "cards")
+    data = yaml.safe_load((tmp_path / "cards" / "regimens.yaml").read_text())
+    data["regimens"]["BVd"]["sources"].append("no-such-source")
+    (tmp_path / "cards" / "regimens.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match="no-such-source"):
+        load_knowledge(tmp_path)

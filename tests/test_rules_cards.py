@@ -40,7 +40,8 @@ def check_cards(cards, validator):
         assert ext["knowledgeVersion"] == K.version and ext["ruleId"]
         assert ext["sources"], c["summary"]
         for s in ext["sources"]:
-            assert set(s) >= {"seed", "citation", "url"} and (s["seed"] or s["url"])
+            assert set(s) >= {"seed", "citation", "url"} and s["citation"]
+            assert s["url"] is None or "?term=" not in s["url"]  # a work, never a search
         if ext["kind"] == "options":
             assert ext["setting"] in CONTRACT_SETTINGS
             for o in ext["options"]:

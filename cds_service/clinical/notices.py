@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cds_service.clinical.fitness import overruled_by_fitness
 from cds_service.clinical.model import ClinicalState
 from cds_service.clinical.options import rules_for, salvage_asct_status
 from cds_service.clinical.setting import decide_setting
@@ -103,8 +104,10 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
     if setting in ("later-relapse", "triple-class-refractory"):
         prognosis = ""
         if setting == "triple-class-refractory":
-            prognosis = ("Triple-class refractory disease has a median overall survival of about 5.6 months "
-                         "(EHA–ESMO 2021): CAR-T or trial enrolment matters.")
+            prognosis = ("Median overall survival once anti-CD38-refractory **8.6 months**, **5.6 months** when "
+                         "penta-refractory (MAMMOTH — Gandhi et al., Leukemia 2019; the 5.6 months often quoted for "
+                         "all triple-class refractory disease is the penta-refractory subgroup). T-cell redirection "
+                         "or clinical trial enrolment matters.")
         out.append(Notice("clinical-trial", {"setting_label": SETTING_LABELS[setting], "prognosis": prognosis}))
     if relapse:
         extra = ""
@@ -131,6 +134,11 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
         t.maintenance_after_asct]
     if t.salvage_why and salvage == t.salvage_asct:
         why, reason = t.salvage_why, t.salvage_reason
+    elif salvage == "not-recommended" and overruled_by_fitness(state, rules):
+        why = "ECOG 3 or more, or over 75"
+        reason = (f"ECOG {state.ecog if state.ecog is not None else 'unknown'}, age "
+                  f"{state.age if state.age is not None else 'unknown'}: salvage ASCT is not recommended at "
+                  "ECOG >= 3 or over 75, whatever the time since the first ASCT.")
     elif not t.prior_asct and salvage == "not-recommended":
         why = "never transplanted and not transplant-eligible"
         reason = ("No prior ASCT is recorded and the patient is not transplant-eligible (frail, or over 70; "
@@ -138,7 +146,7 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
     elif not t.prior_asct:
         why = "never transplanted, transplant-eligible"
         reason = ("No prior ASCT is recorded and the patient is transplant-eligible: an ASCT should be "
-                  "considered at relapse in patients never transplanted (EHA–ESMO 2021).")
+                  "considered at relapse in patients never transplanted (IMWG 2021).")
     elif months is None:
         why = "months from ASCT to progression unknown"
         reason = "A prior ASCT is recorded but the time from ASCT to progression cannot be computed from the record."

@@ -1,30 +1,36 @@
-"""Checks on draft orders (order-select / order-sign), CLINICAL_LOGIC §3.
+"""Checks on draft orders (order-select / order-sign).
 
 Pure decision code: returns `Finding`s naming the agents, the draft orders and the patient-specific
 facts (line, progression date, FISH result); `cds_service/render/orders.py` turns them into cards.
 order-select looks at the selected drafts only; order-sign at all drafts. Supportive-care checks
 look for an active supportive drug in the record *and* in every draft (a drug drafted alongside counts).
+After T-cell redirection: a drafted agent against a target the disease progressed on, a T-cell
+redirecting agent without infection prophylaxis, venetoclax without tumour-lysis precautions, and
+bendamustine while T-cell redirection is an option (IMWG 2025, EMN 2025, the venetoclax label).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
+from cds_service.clinical.findings import Finding, active_supportive
 from cds_service.clinical.model import CLASS_AGENTS, ClinicalState
 from cds_service.clinical.options import (
     STEROIDS,
     OptionsDecision,
+    Rules,
     effective_refractory,
     is_frail_or_old,
     rank_options,
     rules_for,
 )
 from cds_service.clinical.setting import anti_cd38_refractory
+from cds_service.clinical.tcr_orders import tcr_findings
 from cds_service.config import Settings
 from cds_service.knowledge.loader import Knowledge
 from cds_service.record.model import DraftOrder, PatientRecord
+
+__all__ = ["Finding", "check_orders"]
 
 IMIDS = frozenset(CLASS_AGENTS["IMiD"])
 PIS = frozenset(CLASS_AGENTS["PI"])
@@ -33,20 +39,6 @@ NOT_DOUBLET_AGENTS = frozenset({
     "idecabtagene-vicleucel", "ciltacabtagene-autoleucel", "teclistamab", "elranatamab", "talquetamab",
     "linvoseltamab", "belantamab-mafodotin",
 })
-INACTIVE = frozenset({"completed", "stopped", "entered-in-error", "cancelled", "revoked", "not-taken", "ended"})
-
-
-@dataclass
-class Finding:
-    code: str
-    agents: list[str]
-    orders: list[str]
-    params: dict[str, Any] = field(default_factory=dict)
-    drafts: list[DraftOrder] = field(default_factory=list)
-    replace_with: list[str] = field(default_factory=list)  # regimen codes: delete the draft, create these
-    add_from: list[str] = field(default_factory=list)  # regimen codes: add their missing agents (doublet)
-    supportive: list[dict[str, str]] = field(default_factory=list)  # {label, text}: create these
-    route_change: str | None = None
 
 
 def _d(value: date | None) -> str:
@@ -77,33 +69,17 @@ def _reason(state: ClinicalState, agent: str) -> str:
             f"{' (ongoing)' if ev.ongoing else ''}; progression {_d(ev.progression_date)}")
 
 
-def _active_supportive(category: str, record: PatientRecord | None, drafts: list[DraftOrder]) -> bool:
-    if any(d.category == category for d in drafts):
-        return True
-    if record is None:
-        return False
-    for m in record.medications:
-        if m.category != category:
-            continue
-        status = (m.status or "").lower()
-        if status in INACTIVE:
-            continue
-        if m.ongoing or m.end is None or m.kind == "draft" or status in ("active", "on-hold", "intended", "draft"):
-            return True
-    return False
-
-
-def _alternatives(decision: OptionsDecision, rules: Any, exclude: set[str], eff: dict[str, str],
+def _alternatives(decision: OptionsDecision, rules: Rules, exclude: set[str], eff: dict[str, str],
                   limit: int, must_include: str | None = None) -> list[str]:
     out: list[str] = []
     for tier in ("preferred", "other"):
         for opt in decision.options:
             if opt.tier != tier:
                 continue
-            reg = rules.regimens.get(opt.regimen) or {}
-            comps = set(reg.get("components", []))
-            drugs = comps - STEROIDS
-            if not drugs or reg.get("orderable") is False or comps & exclude or comps & set(eff):
+            reg = rules.catalog.regimens[opt.regimen]
+            comps = set(reg.components)
+            drugs = reg.drugs
+            if not drugs or not reg.orderable or comps & exclude or comps & set(eff):
                 continue
             if must_include and (must_include not in comps or len(drugs) < 2):
                 continue
@@ -139,7 +115,7 @@ def check_orders(
     def alt_text(regs: list[str]) -> str:
         if not regs:
             return "see the next-line options card"
-        return ", ".join(f"{r} ({rules.regimens[r]['name']})" for r in regs)
+        return ", ".join(f"{r} ({rules.catalog.regimens[r].name})" for r in regs)
 
     def emit(f: Finding, key: str) -> None:
         if (f.code, key) in seen:
@@ -151,7 +127,8 @@ def check_orders(
 
     for d in scope:
         for agent in d.agents:
-            # 1. an agent the disease is refractory to (agent level, IMWG + 003's 6-month window).
+            # 1. an agent the disease is refractory to (agent level, IMWG + 003's 6-month window);
+            # another agent of a failed T-cell redirecting target has its own finding (tcr_orders.py).
             if agent in eff:
                 spec = checks.get("refractory-agent-ordered", {})
                 alts = _alternatives(decision, rules, {agent}, eff, int(spec.get("maxAlternatives", 3)))
@@ -223,12 +200,17 @@ def check_orders(
     for code, category, needs in supportive_rules:
         hits = [(d, needs(d)) for d in scope]
         hits = [(d, a) for d, a in hits if a]
-        if not hits or _active_supportive(category, record, drafts):
+        if not hits or active_supportive(category, record, drafts):
             continue
         agents = sorted({a for _, al in hits for a in al})
         spec = checks.get(code, {})
         emit(Finding(code, agents, [d.ref for d, _ in hits], {"agent": ", ".join(agents)}, [d for d, _ in hits],
                      supportive=list(spec.get("suggest") or [])), code)
+
+    # 8. after T-cell redirection: same target, infection prophylaxis, TLS, alkylators (tcr_orders.py).
+    for f, key in tcr_findings(state, drafts, scope, record, rules, decision, eff, alt_text,
+                               lambda exclude, n: _alternatives(decision, rules, exclude, eff, n)):
+        emit(f, key)
 
     # 6. doublet in a patient not documented frail (the regimen = all drafts; fires if one is in scope).
     doublet = _doublet(state, drafts, scope, rules, setting)
@@ -246,7 +228,7 @@ def check_orders(
     return findings
 
 
-def _doublet(state: ClinicalState, drafts: list[DraftOrder], scope: list[DraftOrder], rules: Any,
+def _doublet(state: ClinicalState, drafts: list[DraftOrder], scope: list[DraftOrder], rules: Rules,
              setting: str) -> tuple[str, list[DraftOrder]] | None:
     """(agent, drafts) when the drafts form one anti-myeloma agent + a steroid in a non-frail patient."""
     if is_frail_or_old(state, rules):

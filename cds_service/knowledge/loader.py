@@ -3,7 +3,9 @@
 Knowledge is data a clinician reviews as a diff; code only reads it. Every YAML/JSON file in
 `mappings/` and `cards/` must have a JSON Schema `cds_service/knowledge/schemas/<stem>.schema.json`;
 loading fails loudly on a file without one or one that does not validate, so a bad edit never
-reaches a patient. Consumers build their own lookup indexes once through `Knowledge.index`.
+reaches a patient. The checked cards are then turned once into typed objects (`Knowledge.catalog`,
+see model.py) so the rules never re-check the shapes of our own data; other consumers build their
+lookup indexes once through `Knowledge.index`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
+
+from cds_service.knowledge.model import Catalog, KnowledgeReferenceError, build_catalog
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -49,7 +53,12 @@ class Knowledge:
     cards: dict[str, Any]
     digest: str
     _indexes: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # an index may use another
+
+    @property
+    def catalog(self) -> Catalog:
+        """The typed regimen / source catalog (built once; load_knowledge builds it at start)."""
+        return self.index("catalog", lambda k: build_catalog(k.cards))
 
     def index(self, name: str, builder: Callable[[Knowledge], Any]) -> Any:
         """Build a derived lookup once per process (at start, or on first use) and keep it."""
@@ -109,7 +118,12 @@ def load_knowledge(root: Path | None = None) -> Knowledge:
                 digest.update(path.name.encode())
                 digest.update(path.read_bytes())
     version = str(meta.get("knowledgeVersion", "0"))
-    return Knowledge(version=version, mappings=mappings, cards=cards, digest=digest.hexdigest()[:12])
+    knowledge = Knowledge(version=version, mappings=mappings, cards=cards, digest=digest.hexdigest()[:12])
+    try:
+        knowledge.catalog  # noqa: B018 - typed once here, so a dangling reference fails at start
+    except KnowledgeReferenceError as exc:
+        raise KnowledgeError(f"cards/: {exc}") from exc
+    return knowledge
 
 
 _cached: Knowledge | None = None

@@ -98,7 +98,7 @@ def _option_item(rules: Rules, opt: Any, texts: dict[str, str], with_note: bool,
     if opt.grade:
         bits.append(f"grade {opt.grade}")
     if opt.beyond_seeds:
-        bits.append(texts.get("beyondSeeds", "not graded in EHA–ESMO 2021"))
+        bits.append(texts.get("beyondSeeds", "not graded in IMWG 2021"))
     linked = [x for x in opt.sources if opens_work(x.get("url"))]
     trial = str(reg.get("trial") or "")
     src = cite(linked, names(rules), limit=1) or ("" if trial.lower() in ("", "n/a", "none") else trial)
@@ -195,7 +195,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
             blocks.append((0, f"**{TIER_TITLES[tier]}**\n\n" + "\n".join(items)))
         else:
             ungraded = [_display(o.regimen) for o in opts if o.beyond_seeds]
-            extra = (f"  \n  _{texts.get('beyondSeeds', 'not graded in EHA–ESMO 2021')}: {', '.join(ungraded)}_"
+            extra = (f"  \n  _{texts.get('beyondSeeds', 'not graded in IMWG 2021')}: {', '.join(ungraded)}_"
                      if ungraded else "")
             blocks.append((1, f"**{TIER_TITLES[tier]}:** {_compact(opts)}{extra}"))
     if decision.avoid:
@@ -240,7 +240,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
             indicator = max(indicator, ind, key=lambda x: SEVERITY.get(x, 0))
     top = [o for o in decision.options if o.tier == "preferred"][:1]
     top_linked = [x for o in top for x in o.sources if opens_work(x.get("url"))][:1]
-    src = card_source(top_linked + rules.source_dicts(list(spec.get("sources") or [])), "EHA–ESMO 2021 guideline",
+    src = card_source(top_linked + rules.source_dicts(list(spec.get("sources") or [])), "IMWG 2021 guideline",
                       names(rules))
     return make_card(
         kind="options", rule_id=f"options/{decision.setting}", knowledge_version=rules.version,
@@ -270,12 +270,13 @@ def notice_card(notice: Notice, rules: Rules) -> dict[str, Any] | None:
 
 
 def view_settings_key(settings: Settings) -> tuple[Any, ...]:
-    """The settings the patient-view cards depend on (clinical/options.py reads these two).
+    """The settings the patient-view cards depend on (clinical/options.py reads these three).
 
     Part of the key under which rendered cards are reused for an unchanged chart (pipeline.py):
     a setting that starts to shape these cards must be added here.
     """
-    return (bool(settings.car_t_available), tuple(sorted(a.lower() for a in settings.unavailable_agents)))
+    return (bool(settings.car_t_available), tuple(sorted(a.lower() for a in settings.unavailable_agents)),
+            settings.label_region)
 
 
 def has_options_card(setting: str) -> bool:

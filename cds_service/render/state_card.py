@@ -44,14 +44,10 @@ SOURCES: list[dict[str, Any]] = [
         "label": "Lines of therapy — Rajkumar et al., Blood 2015",
     },
     {
-        "seed": SEED_002,
-        "citation": "Practical summary: first relapse by lenalidomide status, salvage ASCT (≥ 18 months), high-risk FISH, short response.",
-        "url": None,
-    },
-    {
         "seed": SEED_003,
-        "citation": "EHA–ESMO 2021 guideline for relapsed myeloma: lenalidomide 6-month window, salvage ASCT (36/24 months) [2A].",
-        "url": None,
+        "citation": "IMWG recommendations for relapsed myeloma (Moreau et al., Lancet Oncol 2021): lenalidomide 6-month window, salvage ASCT (36/24 months) [2A].",
+        "url": "https://doi.org/10.1016/S1470-2045(20)30756-7",
+        "label": "IMWG 2021 — Moreau et al., Lancet Oncol 2021",
     },
 ]
 
@@ -247,7 +243,7 @@ def _classes_section(state: ClinicalState) -> list[str]:
         out.append("- Progression on lenalidomide maintenance: cannot be determined")
     if state.len_recent_exposure:
         out.append("- Lenalidomide stopped 60 days – 6 months before the last progression: exposed by IMWG, but "
-                   "chosen for as lenalidomide-refractory (EHA–ESMO 2021).")
+                   "chosen for as lenalidomide-refractory (IMWG 2021).")
     if state.frontline_anti_cd38:
         out.append(f"- Frontline anti-CD38 regimen: {state.frontline_anti_cd38.replace('-', ' ')}")
     last = []

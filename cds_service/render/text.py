@@ -3,7 +3,7 @@
 Card texts are assembled from several knowledge files (regimen figures, modifier notes, order-check
 templates) that speak of the evidence by its internal source id ("003 [1A]", "(002)") and may
 carry chart references ("MedicationRequest/abc"). Clinicians need neither: the guideline is named
-as they name it ("EHA–ESMO 2021 grade 1A"), chart references live in the evidence view, and the
+as they name it ("IMWG 2021 grade 1A"), chart references live in the evidence view, and the
 machine-readable ids stay in the card extension (`sources[].seed`). Everything shown to a
 clinician passes through `clinician_text`, so a new knowledge entry cannot leak an id.
 """
@@ -37,7 +37,7 @@ _TRIAL = re.compile(r"\((?!(?:MM|RRMM|NDMM|SC|IV)\))([A-Z][A-Za-z]*[A-Z][A-Za-z0
 _TRIAL_WORD = re.compile(r"\b((?!RRMM\b|NDMM\b)[A-Z]{3,}(?:-\d+)?)\b(?= (?:study|trial|Study|Trial))")
 
 # The seeds' names for clinicians (texts.yaml `sourceNames` overrides): None = never cited by name.
-DEFAULT_SOURCE_NAMES: dict[str, str | None] = {"003": "EHA–ESMO 2021", "004": "Janssen Medical Information 2025"}
+DEFAULT_SOURCE_NAMES: dict[str, str | None] = {"003": "IMWG 2021", "004": "Janssen Medical Information 2025"}
 GENERIC_MENTION = "expert guidance"
 _CAP = "\x00"  # marks a place where a dropped attribution may leave a sentence without its capital
 
@@ -93,7 +93,7 @@ def clinician_text(text: str, names: Mapping[str, Any] | None = None) -> str:
     text = _SEED_LEAD.sub(lead, text)
     text = _SEED_BARE.sub(lambda m: name(m.group(1)) or (_CAP + GENERIC_MENTION), text)
     text = _GRADE_ALONE.sub(r" (grade \1)", text)
-    text = re.sub(r"beyond the seeds(?:['’] graded recommendations)?", "not graded in EHA–ESMO 2021", text)
+    text = re.sub(r"beyond the seeds(?:['’] graded recommendations)?", "not graded in IMWG 2021", text)
     text = re.sub(r"\b(?:[Tt]he )?[Ss]eeds disagree\b", "Sources disagree", text)
     text = re.sub(r"\bthe seeds\b", "the sources", text)
     text = strip_chart_refs(text)
