@@ -9,9 +9,10 @@ import yaml
 from rules_builders import ROOT, knowledge
 
 from cds_service.knowledge.loader import KnowledgeError, _load_folder, schema_validators
-from tests.shared_paths import SHARED
+from tests.shared_paths import REFERENCE
 
-SEEDS = SHARED / "seeds"
+SOURCE_DOCUMENTS = REFERENCE / "source-documents.yaml"
+SEED_001_REFERENCES = REFERENCE / "seed-001-references.txt"
 CONTRACT_REGIMENS = ["Tec-Dara", "BVd", "BPd", "linvoseltamab", "Vend", "DRd", "KRd", "IRd", "EloRd", "Rd", "DVd", "Kd", "DKd", "IsaKd", "PVd", "KPd", "DPd", "IsaPd", "EloPd", "IPd", "PCd", "Pd", "Vd", "VCd", "VTd", "VMP", "EloVd", "SVd", "SDd", "SKd", "Sd", "VenVd", "PanoVd", "VDT-PACE", "ide-cel", "cilta-cel", "belantamab", "teclistamab", "elranatamab", "talquetamab", "clinical-trial", "salvage-ASCT"]
 NOTICE_CODES = ["high-risk-cytogenetics", "short-response", "plasma-cell-leukemia", "extramedullary-disease", "salvage-asct-candidate", "salvage-asct-discuss", "salvage-asct-not-recommended", "clinical-trial", "restage-at-relapse", "insufficient-data"]
 FINDING_CODES = ["refractory-agent-ordered", "anti-cd38-retreatment", "anti-cd38-cross-resistance", "venetoclax-without-t11-14", "venetoclax-t11-14-unknown", "missing-thromboprophylaxis", "missing-zoster-prophylaxis", "missing-antiemetic", "missing-pjp-prophylaxis", "bortezomib-route-neuropathy", "doublet-when-triplet-tolerated", "repeat-fish-primary-translocations",
@@ -20,9 +21,15 @@ FINDING_CODES = ["refractory-agent-ordered", "anti-cd38-retreatment", "anti-cd38
 MY_FILES = ("sources", "regimens", "settings", "modifiers", "notices", "order_checks", "texts")
 
 
-def seed_texts() -> dict[str, str]:
-    assert SEEDS.is_dir(), f"the seed documents are needed to check the cards' figures: {SEEDS}"
-    return {p.name: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}
+def seed_ids() -> set[str]:
+    """The source documents' file ids (docs/reference/source-documents.yaml)."""
+    return set(yaml.safe_load(SOURCE_DOCUMENTS.read_text(encoding="utf-8"))["documents"])
+
+
+def figure_numbers(text: str) -> list[str]:
+    """The numbers a figure quotes, without line counts and trial-name digits (EMN011, MM-014)."""
+    text = re.sub(r"[A-Za-z]+[-/]?\d+", "", text.replace("(11;14)", ""))
+    return [n for n in re.findall(r"\d+(?:\.\d+)?", text) if n not in ("1", "2", "3", "4")]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +63,7 @@ def test_notice_and_finding_codes_are_exactly_contracts(cards):
 
 def test_every_source_has_a_seed_or_url_and_every_reference_resolves(cards):
     sources = cards["sources"]["sources"]
-    seeds = seed_texts()
+    seeds = seed_ids()
     for sid, src in sources.items():
         assert src.get("seed") or src.get("url") or src.get("seen"), sid
         if src.get("seed"):
@@ -118,7 +125,7 @@ def test_every_url_opens_a_work_never_a_search(cards):
 
 def test_every_identifier_says_where_it_was_seen(cards):
     """A DOI or PMID is never from memory: the source names the seed reference list or search result."""
-    seeds = "\n".join(seed_texts().values())
+    seeds = SEED_001_REFERENCES.read_text(encoding="utf-8")
     for sid, src in cards["sources"]["sources"].items():
         if "doi" in src or "pmid" in src:
             assert src.get("seen"), sid
@@ -140,19 +147,23 @@ def test_machine_written_summaries_are_never_cited(cards):
             assert "Dr.Oracle" not in src["citation"] and "Praxis" not in src["citation"], sid
 
 
-def test_figures_only_quote_numbers_present_in_the_named_seed(cards):
-    """Every number in a figure text must appear in the seed it names (guards against memory)."""
-    seeds = seed_texts()
+def test_figures_only_quote_numbers_present_in_their_quoted_passage(cards):
+    """Every number in a figure taken from a source document appears in the passage quoted with it
+    (guards against figures from memory); a figure beyond the documents names where it was seen."""
+    seeds = seed_ids()
     for code, reg in cards["regimens"]["regimens"].items():
         for fig in reg["figures"]:
             if "seed" not in fig:  # beyond the seeds: the source names where it was seen
                 assert cards["sources"]["sources"][fig["source"]].get("seen"), (code, fig)
                 continue
-            text = seeds[fig["seed"]]
-            for num in re.findall(r"\d+(?:\.\d+)?", fig["text"].replace("(11;14)", "")):
-                if num in ("1", "2", "3", "4"):  # line counts / trial-name digits
-                    continue
-                assert num in text, f"{code}: {num} not in {fig['seed']}"
+            assert fig["seed"] in seeds, (code, fig["seed"])
+            numbers = figure_numbers(fig["text"])
+            if not numbers:
+                continue
+            quote = fig.get("quote", "")
+            assert quote, f"{code}: a figure with numbers needs the passage it quotes"
+            for num in numbers:
+                assert re.search(rf"(?<![\d.]){re.escape(num)}(?![\d]|\.\d)", quote), f"{code}: {num} not in its quote"
 
 
 def test_grades_follow_seed_003(cards):
