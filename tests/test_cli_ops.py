@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cds_service import __version__
 from cds_service.app import create_app
@@ -111,10 +112,10 @@ def test_knowledge_diff_names_the_patients_whose_cards_change(tmp_path, capsys):
     assert same["changed"] == [] and same["patients"] > 5
     # a reviewed change: every grade of one regimen moved (a data edit, as a clinician would make it)
     regimens = new / "cards" / "regimens.yaml"
-    text = regimens.read_text()
-    assert "grades: {first-relapse-len-sensitive: 1A}" in text
-    regimens.write_text(text.replace("grades: {first-relapse-len-sensitive: 1A}",
-                                     "grades: {first-relapse-len-sensitive: 2B}"))
+    data = yaml.safe_load(regimens.read_text())
+    assert data["regimens"]["DRd"]["grades"]["first-relapse-len-sensitive"] == "1A"
+    data["regimens"]["DRd"]["grades"]["first-relapse-len-sensitive"] = "2B"
+    regimens.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     assert main(["knowledge-diff", str(old), str(new), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["changed"], "a grade change must show on the options card of a first-relapse patient"

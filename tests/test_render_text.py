@@ -21,10 +21,10 @@ from cds_service.render.text import (
 
 
 def test_seed_ids_become_names_or_disappear():
-    assert clinician_text("PVd — 003 [1A]") == "PVd — EHA–ESMO 2021 grade 1A"
-    assert clinician_text("003: panobinostat may revert resistance") == "EHA–ESMO 2021: panobinostat may revert resistance"
+    assert clinician_text("PVd — 003 [1A]") == "PVd — IMWG 2021 grade 1A"
+    assert clinician_text("003: panobinostat may revert resistance") == "IMWG 2021: panobinostat may revert resistance"
     assert clinician_text("at least two drugs (002).") == "at least two drugs."
-    assert clinician_text("Median OS 5.6 months (003); CAR-T (000).") == "Median OS 5.6 months (EHA–ESMO 2021); CAR-T."
+    assert clinician_text("Median OS 5.6 months (003); CAR-T (000).") == "Median OS 5.6 months (IMWG 2021); CAR-T."
     assert "001_" not in clinician_text("see [001_5505241550038fcf.txt] here")
     assert clinician_text("Lancet. 2021 (seed 001 ref 15)") == "Lancet. 2021"
     assert clinician_text("Seed 002: ≥ 18 months") == "≥ 18 months"

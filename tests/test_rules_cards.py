@@ -72,7 +72,7 @@ def test_patient_view_has_exactly_one_options_card_and_valid_notices(validator):
 def test_options_card_marks_beyond_the_seeds_and_tcr_prognosis(validator):
     cards = patient_view_cards(state(lines=4, refractory=("lenalidomide", "bortezomib", "daratumumab")), K, settings())
     check_cards(cards, validator)
-    assert "not graded in EHA–ESMO 2021" in cards[0]["detail"] and "5.6 months" in cards[0]["detail"]
+    assert "not graded in IMWG 2021" in cards[0]["detail"] and "5.6 months" in cards[0]["detail"]
     opts = cards[0]["extension"]["org.mmcds.card"]["options"]
     assert any(o.get("beyondSeeds") for o in opts if o["regimen"] == "teclistamab")
 

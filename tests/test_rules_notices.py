@@ -47,7 +47,7 @@ def test_high_risk_cytogenetics_names_the_findings():
     assert "del(17p) in 45 %" in c["summary"] and "continuous" in c["summary"].lower()
     assert "IMS/IMWG 2025" in c["summary"] and len(c["summary"]) < 140
     assert "1q gain alone" in c["detail"] and "supersedes" in c["detail"]
-    assert any("40489728" in src["url"] for src in c["extension"]["org.mmcds.card"]["sources"])
+    assert any("JCO-24-01893" in (src["url"] or "") for src in c["extension"]["org.mmcds.card"]["sources"])
     assert c["indicator"] == "warning"
 
 

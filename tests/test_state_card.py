@@ -171,7 +171,7 @@ def test_len_recent_exposure_is_said_in_summary_and_detail():
     st = derive_state(record(meds, progressions=[prog("2021-05-01")]), AS_OF)
     card = state_card(st, KNOWLEDGE)
     assert "len stopped < 6 months before progression" in card["summary"]
-    assert "EHA–ESMO 2021" in card["detail"] and "60 days – 6 months" in card["detail"]
+    assert "IMWG 2021" in card["detail"] and "60 days – 6 months" in card["detail"]
     assert card["extension"][EXTENSION_KEY]["state"]["agents"] == {"lenalidomide": "exposed"}
 
 
