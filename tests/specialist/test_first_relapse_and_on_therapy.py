@@ -15,6 +15,7 @@ import pytest
 
 from tests.specialist import builders as sb
 from tests.specialist.conftest import Checker, call
+from tests.specialist.stories import len_maintenance_relapse
 
 MED_ENCODINGS = ["statement", "request", "mar"]
 
@@ -127,14 +128,6 @@ def test_first_relapse_on_dara_len_maintenance_after_dvrd(service: Any, ck: Chec
     len_preferred = [r for r, t in listed.items() if t == "preferred" and "lenalidomide" in sb.regimen_agents(r)]
     ck(not len_preferred, f"lenalidomide regimen preferred after PD on lenalidomide: {len_preferred}")
     ck.done()
-
-
-def len_maintenance_relapse(enc: str) -> sb.Patient:
-    p = sb.Patient("sp-len", birth="1960-06-06", gender="male")
-    p.myeloma(onset="2021-01-10")
-    sb.vrd_asct_len_maintenance(p, enc, pd_on_len="2026-08-20")
-    p.ecog("2026-08-25", 1)
-    return p
 
 
 @pytest.mark.parametrize("enc", ["statement", "request"])

@@ -14,6 +14,7 @@ import pytest
 
 from tests.specialist import builders as sb
 from tests.specialist.conftest import Checker, call
+from tests.specialist.stories import tcr_non_penta
 
 CAR_T_ENCODINGS = ["procedure", "administration", "statement"]
 MED_ENCODINGS = ["statement", "request", "mar"]
@@ -163,22 +164,6 @@ def test_progression_on_elranatamab(service: Any, ck: Checker, enc: str, brand: 
     ck(same and "teclistamab" in same[0].get("agents", []),
        f"teclistamab after elranatamab failure: findings {sb.finding_codes(order_cards)}")
     ck.done()
-
-
-def tcr_non_penta(enc: str) -> sb.Patient:
-    """Four prior lines: VRd-ASCT-R (PD on R); DPd (PD); VCd (PD on bortezomib); ICd (PD).
-    Triple-class refractory, not penta (carfilzomib never given), BCMA/GPRC5D naive."""
-    p = sb.Patient("sp-tcr", birth="1957-02-14")
-    p.myeloma(onset="2018-01-15")
-    sb.vrd_asct_len_maintenance(p, enc, dx="2018-01-15", pd_on_len="2021-03-01")
-    sb.course(p, ["daratumumab", "pomalidomide", "dexamethasone"], "2021-03-15", "2023-01-10", enc, pd=True)
-    p.disease_status("2023-01-12")
-    sb.course(p, ["bortezomib", "cyclophosphamide", "dexamethasone"], "2023-01-25", "2024-06-01", enc, pd=True,
-              every=21)
-    p.disease_status("2024-06-03")
-    sb.course(p, ["ixazomib", "cyclophosphamide", "dexamethasone"], "2024-06-20", "2026-09-05", enc, pd=True)
-    p.disease_status("2026-09-10")
-    return p
 
 
 @pytest.mark.parametrize("enc", MED_ENCODINGS)
