@@ -28,3 +28,37 @@ def tcr_non_penta(enc: str, pid: str = "sp-tcr") -> sb.Patient:
     sb.course(p, ["ixazomib", "cyclophosphamide", "dexamethasone"], "2024-06-20", "2026-09-05", enc, pd=True)
     p.disease_status("2026-09-10")
     return p
+
+
+def four_lines_then_cilta(enc: str, car_t_enc: str, pd_after_car_t: str | None) -> sb.Patient:
+    """Line 1 VRd-ASCT-R (PD on R); line 2 DKd (PD); line 3 EloPd (PD); line 4 cilta-cel 2025-01-15."""
+    p = sb.Patient("sp-cilta", birth="1962-04-02", gender="male")
+    p.myeloma(onset="2019-03-01")
+    sb.vrd_asct_len_maintenance(p, enc, dx="2019-03-01", pd_on_len="2021-09-10")
+    sb.course(p, ["daratumumab", "carfilzomib", "dexamethasone"], "2021-09-25", "2023-02-20", enc, pd=True)
+    p.disease_status("2023-02-24")
+    sb.course(p, ["elotuzumab", "pomalidomide", "dexamethasone"], "2023-03-10", "2024-10-01", enc, pd=True)
+    p.disease_status("2024-10-05")
+    sb.car_t(p, "ciltacabtagene-autoleucel", "2025-01-15", car_t_enc)
+    if pd_after_car_t:
+        p.disease_status(pd_after_car_t)
+        sb.relapse_condition(p, pd_after_car_t)
+    else:
+        sb.response(p, "2026-09-20", improved=True)
+    return p
+
+
+def elranatamab_failure(enc: str, brand: bool) -> sb.Patient:
+    """Four lines to TCR (VRd-ASCT-R; DKd; PCd; ixazomib-dex), then elranatamab since 2025-06, PD on it."""
+    p = sb.Patient("sp-elra", birth="1955-11-30", gender="male")
+    p.myeloma(onset="2018-05-01")
+    sb.vrd_asct_len_maintenance(p, enc, dx="2018-05-01", pd_on_len="2020-10-01")
+    sb.course(p, ["daratumumab", "carfilzomib", "dexamethasone"], "2020-10-15", "2022-04-01", enc, pd=True)
+    p.disease_status("2022-04-05")
+    sb.course(p, ["pomalidomide", "cyclophosphamide", "dexamethasone"], "2022-04-20", "2023-08-01", enc, pd=True)
+    p.disease_status("2023-08-05")
+    sb.course(p, ["ixazomib", "dexamethasone"], "2023-08-20", "2025-05-15", enc, pd=True)
+    p.disease_status("2025-05-20")
+    sb.course(p, ["elranatamab"], "2025-06-01", "2026-09-20", enc, pd=True, every=14, brand=brand)
+    p.disease_status("2026-09-25")
+    return p
