@@ -27,6 +27,7 @@ def tcr_non_penta(enc: str, pid: str = "sp-tcr") -> sb.Patient:
     p.disease_status("2024-06-03")
     sb.course(p, ["ixazomib", "cyclophosphamide", "dexamethasone"], "2024-06-20", "2026-09-05", enc, pd=True)
     p.disease_status("2026-09-10")
+    p.ecog("2026-09-10", 1)
     return p
 
 
@@ -43,6 +44,7 @@ def four_lines_then_cilta(enc: str, car_t_enc: str, pd_after_car_t: str | None) 
     if pd_after_car_t:
         p.disease_status(pd_after_car_t)
         sb.relapse_condition(p, pd_after_car_t)
+        p.ecog(pd_after_car_t, 1)
     else:
         sb.response(p, "2026-09-20", improved=True)
     return p
@@ -61,4 +63,5 @@ def elranatamab_failure(enc: str, brand: bool) -> sb.Patient:
     p.disease_status("2025-05-20")
     sb.course(p, ["elranatamab"], "2025-06-01", "2026-09-20", enc, pd=True, every=14, brand=brand)
     p.disease_status("2026-09-25")
+    p.ecog("2026-09-26", 1)
     return p

@@ -108,6 +108,7 @@ def test_first_relapse_on_dara_len_maintenance_after_dvrd(service: Any, ck: Chec
     p = sb.Patient("sp-perseus", birth="1963-03-03")
     p.myeloma(onset="2021-01-10")
     sb.vrd_asct_len_maintenance(p, enc, dara=True, pd_on_len="2026-09-01", brand=brand)
+    p.ecog("2026-09-05", 1)
     cards = call(service(), p.cds_request(), ck)
     state = sb.state_of(cards)
     agents_state = state.get("agents", {})
