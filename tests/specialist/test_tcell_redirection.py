@@ -138,7 +138,8 @@ def test_progression_on_elranatamab(service: Any, ck: Checker, enc: str, brand: 
 def test_tcr_without_car_t_access_ranks_bispecifics_above_sd(service: Any, ck: Checker, enc: str) -> None:
     """S09. TCR, not penta-refractory, 4 prior lines, institution without CAR-T: approved
     bispecifics (MajesTEC-1, MagnetisMM-3, MonumenTAL-1; US ≥ 4 prior lines) come before
-    selinexor-dexamethasone, whose label (STORM) is penta-refractory disease — Sd not preferred."""
+    selinexor-dexamethasone, whose label (STORM) is penta-refractory disease — Sd not preferred.
+    Withdrawn products (panobinostat in the US; belantamab monotherapy) are not offered."""
     p = tcr_non_penta(enc)
     cards = call(service(CAR_T_AVAILABLE=False), p.cds_request(), ck)
     state = sb.state_of(cards)
@@ -154,6 +155,10 @@ def test_tcr_without_car_t_access_ranks_bispecifics_above_sd(service: Any, ck: C
         ck(listed.get(car_t) in (None, "if-unavailable"), f"{car_t} tier {listed.get(car_t)} without CAR-T access")
     if "Sd" in rk:
         ck(all(rk[b] < rk["Sd"] for b in bispecifics), f"Sd ranked above a bispecific: {rk}")
+    # withdrawn products are never offered (US labels): panobinostat NDA withdrawn Nov 2021;
+    # belantamab monotherapy withdrawn 2022 (it returned only as BVd)
+    ck("PanoVd" not in listed, f"PanoVd offered in the US although panobinostat was withdrawn: {listed}")
+    ck("belantamab" not in listed, f"belantamab monotherapy offered although withdrawn: {listed}")
     ck.done()
 
 
