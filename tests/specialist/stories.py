@@ -65,3 +65,34 @@ def elranatamab_failure(enc: str, brand: bool) -> sb.Patient:
     p.disease_status("2026-09-25")
     p.ecog("2026-09-26", 1)
     return p
+
+
+def talquetamab_failure(enc: str) -> sb.Patient:
+    """VRd-ASCT-R (PD on R); DPd (PD); VCd (PD on bortezomib) — triple-class refractory, not penta —
+    then talquetamab from 2024-07-01 (4th line), PD on it 2026-09-20. BCMA never targeted."""
+    p = sb.Patient("sp-talq", birth="1956-08-08")
+    p.myeloma(onset="2018-01-15")
+    sb.vrd_asct_len_maintenance(p, enc, dx="2018-01-15", pd_on_len="2021-03-01")
+    sb.course(p, ["daratumumab", "pomalidomide", "dexamethasone"], "2021-03-15", "2023-01-10", enc, pd=True)
+    p.disease_status("2023-01-12")
+    sb.course(p, ["bortezomib", "cyclophosphamide", "dexamethasone"], "2023-01-25", "2024-06-01", enc, pd=True,
+              every=21)
+    p.disease_status("2024-06-03")
+    sb.course(p, ["talquetamab"], "2024-07-01", "2026-09-15", enc, pd=True, every=14)
+    p.disease_status("2026-09-20")
+    p.ecog("2026-09-20", 1)
+    return p
+
+
+def ide_cel_third_line(enc: str, product_enc: str) -> sb.Patient:
+    """VRd-ASCT-R (PD on R 2022-02); DPd (PD 2024-01; triple-class exposed, bortezomib only exposed);
+    ide-cel (Abecma) 2024-03-15 as 3rd line; PD 2026-09-15. BCMA refractory, GPRC5D naive."""
+    p = sb.Patient("sp-idecel", birth="1961-01-30", gender="male")
+    p.myeloma(onset="2019-01-10")
+    sb.vrd_asct_len_maintenance(p, enc, dx="2019-01-10", pd_on_len="2022-02-01")
+    sb.course(p, ["daratumumab", "pomalidomide", "dexamethasone"], "2022-02-15", "2024-01-05", enc, pd=True)
+    p.disease_status("2024-01-08")
+    sb.car_t(p, "idecabtagene-vicleucel", "2024-03-15", product_enc)
+    p.disease_status("2026-09-15")
+    p.ecog("2026-09-15", 1)
+    return p

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.specialist import builders as sb
+from tests.specialist import stories
 from tests.specialist.conftest import Checker, call
 from tests.specialist.stories import elranatamab_failure, four_lines_then_cilta, tcr_non_penta
 
@@ -196,4 +197,55 @@ def test_ecog3_tcr_car_t_and_bispecifics_not_preferred(service: Any, ck: Checker
     ck(listed, "no options for a relapsed TCR patient")
     for r in ("cilta-cel", "ide-cel", "teclistamab", "elranatamab", "talquetamab", "linvoseltamab", "Tec-Dara"):
         ck(listed.get(r) != "preferred", f"{r} preferred at ECOG 3 (trials: ECOG 0-1): {listed}")
+    ck.done()
+
+
+@pytest.mark.parametrize("enc", MED_ENCODINGS)
+def test_progression_on_talquetamab_keeps_bcma_open(service: Any, ck: Checker, enc: str) -> None:
+    """S23. PD on talquetamab (GPRC5D×CD3), BCMA never targeted, 4 prior lines: GPRC5D refractory,
+    BCMA naive. Switch target the other way: a BCMA CAR-T or BCMA bispecific is preferred
+    (CARTITUDE/KarMMa, MajesTEC-1, MagnetisMM-3); talquetamab is not offered again; a talquetamab
+    order is flagged (same target / refractory agent), a teclistamab order is not same-target."""
+    p = stories.talquetamab_failure(enc)
+    cards = call(service(), p.cds_request(), ck)
+    state = sb.state_of(cards)
+    targets = state.get("targets", {})
+    ck(state.get("agents", {}).get("talquetamab") == "refractory", f"talquetamab: {state.get('agents')}")
+    ck(targets.get("GPRC5D") == "refractory" and targets.get("BCMA") == "naive", f"targets: {targets}")
+    listed = sb.tiers(sb.options_of(cards))
+    ck("talquetamab" not in listed, f"talquetamab offered after PD on it: {listed}")
+    bcma_preferred = [r for r in ("cilta-cel", "ide-cel", "teclistamab", "elranatamab", "linvoseltamab")
+                      if listed.get(r) == "preferred"]
+    ck(bcma_preferred, f"no BCMA-directed therapy preferred after GPRC5D failure: {listed}")
+
+    talq = [sb.draft(p.pid, "d-talq", sb.rx("talquetamab", text="Talvey 0.4 mg/kg SC"))]
+    order_cards = call(service(), p.cds_request("order-select", drafts=talq), ck)
+    ck({"same-target-after-failure", "refractory-agent-ordered"} & sb.finding_codes(order_cards),
+       f"talquetamab after PD on talquetamab: findings {sb.finding_codes(order_cards)}")
+    tec = [sb.draft(p.pid, "d-tec", sb.rx(sb.TECLISTAMAB_PRODUCT, display="teclistamab-cqyv [Tecvayli]"))]
+    order_cards = call(service(), p.cds_request("order-select", drafts=tec), ck)
+    ck("same-target-after-failure" not in sb.finding_codes(order_cards),
+       "teclistamab (BCMA) flagged as same target after GPRC5D failure")
+    ck.done()
+
+
+@pytest.mark.parametrize("car_t_enc", ["statement", "procedure"])
+def test_ide_cel_failure_at_third_line_us_and_eu(service: Any, ck: Checker, car_t_enc: str) -> None:
+    """S24. PD 30 months after ide-cel (Abecma) given as 3rd line (KarMMa-3 population); not
+    triple-class refractory (bortezomib only exposed). No BCMA option in any region — BVd neither,
+    although its US label (≥ 2 prior lines) would fit. Talquetamab: on-label in the EU (≥ 3 prior
+    therapies) and preferred there; off-label in the US (≥ 4 prior lines) → at most `other`."""
+    request = stories.ide_cel_third_line("statement", car_t_enc).cds_request()
+    us_cards = call(service(), request, ck)
+    eu_cards = call(service(LABEL_REGION="EU"), request, ck)
+    state = sb.state_of(us_cards)
+    ck(state.get("priorLines") == 3, f"priorLines {state.get('priorLines')}")
+    ck(state.get("agents", {}).get("idecabtagene-vicleucel") == "refractory", f"ide-cel: {state.get('agents')}")
+    ck(state.get("targets", {}).get("BCMA") == "refractory", f"targets: {state.get('targets')}")
+    us, eu = sb.tiers(sb.options_of(us_cards)), sb.tiers(sb.options_of(eu_cards))
+    for region, listed in (("US", us), ("EU", eu)):
+        ck(not (sb.BCMA_REGIMENS & set(listed)), f"{region}: BCMA-directed option after ide-cel failure: {listed}")
+    ck(eu.get("talquetamab") == "preferred", f"EU: talquetamab (on-label ≥ 3 prior) not preferred: {eu}")
+    ck(us.get("talquetamab") in (None, "other"), f"US: talquetamab tier {us.get('talquetamab')} at 3 prior lines "
+                                                 "(US label ≥ 4)")
     ck.done()
