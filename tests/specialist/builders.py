@@ -105,8 +105,7 @@ def course(p: Patient, agents: list[str], start: str, end: str | None, enc: str 
             final = i == len(starts) - 1
             ce = min(add_days(cs, every - 1), last) if end else add_days(cs, every - 1)
             if enc == "mar" and a not in ORAL:
-                p.administration(concept(a, style), when=f"{cs}T09:30:00Z",
-                                 status="completed" if (end or not final) else "in-progress")
+                p.administration(concept(a, style), when=f"{cs}T09:30:00Z")
                 continue
             if end is None and final:
                 st = status_ongoing

@@ -7,6 +7,7 @@ response against the CDS Hooks schema and the hygiene every card must meet, and 
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import assert_valid_response
+from tests.fhir_server import FhirTestServer, resources_from_prefetch
 
 AS_OF = "2026-11-01"
 SERVICE = {"patient-view": "mm-next-line", "order-select": "mm-order-check", "order-sign": "mm-order-sign"}
@@ -88,9 +90,18 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
     return get
 
 
-def call(client: Any, request: dict[str, Any], ck: Checker) -> list[dict[str, Any]]:
+def call(client: Any, request: dict[str, Any], ck: Checker, via: str = "prefetch") -> list[dict[str, Any]]:
+    """POST one CDS Hooks request. `via="fhir"`: no prefetch — the service reads the chart from a
+    real local FHIR server, as with EHRs that prefetch nothing (or not Procedures)."""
     hook = request["hook"]
-    resp = client.post(f"/cds-services/{SERVICE[hook]}", json=request)
+    if via == "fhir":
+        request = copy.deepcopy(request)
+        with FhirTestServer(resources_from_prefetch(request.pop("prefetch"))) as srv:
+            request["fhirServer"] = srv.base_url
+            resp = client.post(f"/cds-services/{SERVICE[hook]}", json=request)
+            assert srv.request_count > 0, "the service did not read the FHIR server"
+    else:
+        resp = client.post(f"/cds-services/{SERVICE[hook]}", json=request)
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
     body = resp.get_json()
     assert_valid_response(body)

@@ -27,8 +27,9 @@ def no_options_card(cards: list[dict[str, Any]], ck: Checker, why: str) -> None:
 
 
 # --------------------------------------------------------------------------- on therapy
+@pytest.mark.parametrize("via", ["prefetch", "fhir"])
 @pytest.mark.parametrize("enc", MED_ENCODINGS)
-def test_two_months_into_dkd_and_responding(service: Any, ck: Checker, enc: str) -> None:
+def test_two_months_into_dkd_and_responding(service: Any, ck: Checker, enc: str, via: str) -> None:
     """S03. PD on lenalidomide maintenance 2026-08-20, DKd since 2026-09-01, M-protein falling:
     the patient is on therapy (CLINICAL_LOGIC §5) — no next-line card, DKd not offered as if new;
     continuing the DKd orders is not 'refractory agent ordered'."""
@@ -39,7 +40,7 @@ def test_two_months_into_dkd_and_responding(service: Any, ck: Checker, enc: str)
                      ("2026-10-01", 0.6), ("2026-10-27", 0.3)):
         p.m_protein(day, val)
     sb.course(p, ["daratumumab", "carfilzomib", "dexamethasone"], "2026-09-01", None, enc)
-    cards = call(service(), p.cds_request(), ck)
+    cards = call(service(), p.cds_request(), ck, via=via)
     state = sb.state_of(cards)
     ck(state.get("onTherapy") is True, f"onTherapy {state.get('onTherapy')} two months into responding DKd")
     ck(state.get("agents", {}).get("lenalidomide") == "refractory", f"agents {state.get('agents')}")
@@ -51,7 +52,7 @@ def test_two_months_into_dkd_and_responding(service: Any, ck: Checker, enc: str)
 
     drafts = [sb.draft(p.pid, "d-k", sb.rx("carfilzomib")), sb.draft(p.pid, "d-d", sb.rx("2375141")),
               sb.draft(p.pid, "d-dex", sb.rx("dexamethasone"))]
-    order_cards = call(service(), p.cds_request("order-select", drafts=drafts), ck)
+    order_cards = call(service(), p.cds_request("order-select", drafts=drafts), ck, via=via)
     ck("refractory-agent-ordered" not in sb.finding_codes(order_cards),
        f"cycle 3 of a responding DKd flagged refractory: {sb.finding_codes(order_cards)}")
     ck.done()

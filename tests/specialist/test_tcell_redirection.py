@@ -21,16 +21,17 @@ CAR_T_ENCODINGS = ["procedure", "administration", "statement"]
 MED_ENCODINGS = ["statement", "request", "mar"]
 
 
+@pytest.mark.parametrize("via", ["prefetch", "fhir"])
 @pytest.mark.parametrize("car_t_enc", CAR_T_ENCODINGS)
 @pytest.mark.parametrize("enc", ["statement", "request"])
 def test_relapse_20_months_after_cilta_cel_switches_target(service: Any, ck: Checker, enc: str,
-                                                           car_t_enc: str) -> None:
+                                                           car_t_enc: str, via: str) -> None:
     """S01. Progression 20 months after cilta-cel (4th line): the CAR-T failed, BCMA is refractory.
     IMWG/EMN 2025: after progression on a BCMA-directed therapy switch target → talquetamab
     (MonumenTAL-1, responses after prior CAR-T); nothing BCMA-directed again; a teclistamab order
     is a same-target-after-failure finding."""
     p = four_lines_then_cilta(enc, car_t_enc, pd_after_car_t="2026-09-15")
-    cards = call(service(), p.cds_request(), ck)
+    cards = call(service(), p.cds_request(), ck, via=via)
     state = sb.state_of(cards)
     agents = state.get("agents", {})
     ck(agents.get("ciltacabtagene-autoleucel") == "refractory", f"cilta-cel should be refractory (PD after CAR-T): {agents}")
@@ -50,7 +51,7 @@ def test_relapse_20_months_after_cilta_cel_switches_target(service: Any, ck: Che
     drafts = [sb.draft(p.pid, "d-tec", sb.rx(sb.TECLISTAMAB_PRODUCT, display="teclistamab-cqyv [Tecvayli]")),
               sb.draft(p.pid, "d-dex", sb.rx("dexamethasone"))]
     order_cards = call(service(), p.cds_request("order-select", drafts=drafts,
-                                                selections=["MedicationRequest/d-tec"]), ck)
+                                                selections=["MedicationRequest/d-tec"]), ck, via=via)
     same = sb.findings_with(order_cards, "same-target-after-failure")
     ck(same, f"teclistamab after cilta-cel failure: no same-target-after-failure finding: {sb.finding_codes(order_cards)}")
     ck(not same or ("teclistamab" in same[0].get("agents", []) and "MedicationRequest/d-tec" in same[0].get("orders", [])),
