@@ -250,3 +250,21 @@ def test_ide_cel_failure_at_third_line_us_and_eu(service: Any, ck: Checker, car_
     ck(us.get("talquetamab") in (None, "other"), f"US: talquetamab tier {us.get('talquetamab')} at 3 prior lines "
                                                  "(US label ≥ 4)")
     ck.done()
+
+
+@pytest.mark.parametrize("enc", ["statement", "request"])
+def test_tcr_fit_car_t_before_bcma_bispecific(service: Any, ck: Checker, enc: str) -> None:
+    """S25. TCR, BCMA-naive, ECOG 1, CAR-T available: both BCMA CAR-T and BCMA bispecifics are
+    possible — CAR-T first (IMWG/EMN 2025: CAR-T before a BCMA bispecific; KarMMa-3 / CARTITUDE
+    populations); Sd (penta-refractory label) is not preferred."""
+    p = tcr_non_penta(enc)
+    cards = call(service(), p.cds_request(), ck)
+    opt = sb.options_of(cards)
+    listed, rk = sb.tiers(opt), sb.ranks(opt)
+    car_t = [r for r in ("cilta-cel", "ide-cel") if listed.get(r) == "preferred"]
+    ck(car_t, f"no BCMA CAR-T preferred for a fit BCMA-naive TCR patient: {listed}")
+    bispecific_ranks = [rk[r] for r in ("teclistamab", "elranatamab", "linvoseltamab") if r in rk]
+    if car_t and bispecific_ranks:
+        ck(min(rk[r] for r in car_t) < min(bispecific_ranks), f"a BCMA bispecific ranked above CAR-T: {rk}")
+    ck(listed.get("Sd") != "preferred", f"Sd preferred in a non-penta-refractory patient: {listed}")
+    ck.done()
