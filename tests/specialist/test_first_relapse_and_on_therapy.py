@@ -4,7 +4,7 @@ Sources a clinician would name: IMWG line-of-therapy and response criteria (Rajk
 Kumar 2016); CARTITUDE-4 and the cilta-cel US/EU labels (≥ 1 prior line, lenalidomide-refractory);
 MajesTEC-3 and the Tec-Dara US label (March 2026; anti-CD38-refractory patients excluded);
 DREAMM-7/-8 and the BVd/BPd labels (US BVd ≥ 2 prior lines, BPd not approved; EU BVd ≥ 1, BPd
-≥ 1 incl. lenalidomide); EHA-EMN 2025 and CLINICAL_LOGIC §2 B/C; fitness: ECOG ≥ 2 or > 75 years.
+≥ 1 incl. lenalidomide); EHA-EMN 2025 and docs/clinical-rules.md; fitness: ECOG ≥ 2 or > 75 years.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def no_options_card(cards: list[dict[str, Any]], ck: Checker, why: str) -> None:
 @pytest.mark.parametrize("enc", MED_ENCODINGS)
 def test_two_months_into_dkd_and_responding(service: Any, ck: Checker, enc: str, via: str) -> None:
     """S03. PD on lenalidomide maintenance 2026-08-20, DKd since 2026-09-01, M-protein falling:
-    the patient is on therapy (CLINICAL_LOGIC §5) — no next-line card, DKd not offered as if new;
+    the patient is on therapy (docs/clinical-rules.md) — no next-line card, DKd not offered as if new;
     continuing the DKd orders is not 'refractory agent ordered'."""
     p = sb.Patient("sp-dkd", birth="1961-09-09", gender="male")
     p.myeloma(onset="2021-01-10")
@@ -105,7 +105,7 @@ def test_first_relapse_on_dara_len_maintenance_after_dvrd(service: Any, ck: Chec
     """S06. D-VRd → ASCT → D-R maintenance (PERSEUS-like), PD on maintenance: lenalidomide- and
     daratumumab-refractory, bortezomib exposed. Cilta-cel is on-label (US: ≥ 1 prior line, PI +
     IMiD, lenalidomide-refractory; CARTITUDE-4). Tec-Dara is NOT offered: MajesTEC-3 excluded
-    anti-CD38-refractory patients. PI-based options without daratumumab (CLINICAL_LOGIC §2 C)."""
+    anti-CD38-refractory patients. PI-based options without daratumumab (docs/clinical-rules.md)."""
     p = sb.Patient("sp-perseus", birth="1963-03-03")
     p.myeloma(onset="2021-01-10")
     sb.vrd_asct_len_maintenance(p, enc, dara=True, pd_on_len="2026-09-01", brand=brand)
@@ -164,7 +164,7 @@ def test_first_relapse_on_len_maintenance_us_and_eu_labels(service: Any, ck: Che
 @pytest.mark.parametrize("enc", ["statement", "request"])
 def test_frail_81_year_old_first_relapse(service: Any, ck: Checker, enc: str, ecog: tuple[str, str]) -> None:
     """S11. 81 years, VRd-lite then lenalidomide maintenance (no ASCT), PD on lenalidomide. Frail
-    or > 75 (IMWG frailty; CLINICAL_LOGIC §5): carfilzomib triplets not preferred; gentler options
+    or > 75 (IMWG frailty; docs/clinical-rules.md): carfilzomib triplets not preferred; gentler options
     (PVd, DVd, IPd...) preferred; no salvage ASCT."""
     p = sb.Patient("sp-81", birth="1945-06-01")
     p.myeloma(onset="2022-01-05")
@@ -191,7 +191,7 @@ def test_frail_81_year_old_first_relapse(service: Any, ck: Checker, enc: str, ec
 def test_83_year_old_ecog3_salvage_asct_not_recommended(service: Any, ck: Checker, asct_code: str) -> None:
     """S13. 83 years, ECOG 3; ASCT at 72 in 2015 without maintenance, first PD 2026-09 (11 years):
     the remission was long, but salvage ASCT is not-recommended at ECOG ≥ 3 or age > 75
-    (CLINICAL_LOGIC §5; EHA-EMN 2025)."""
+    (docs/clinical-rules.md; EHA-EMN 2025)."""
     p = sb.Patient("sp-83", birth="1943-03-01", gender="male")
     p.myeloma(onset="2015-01-10")
     sb.course(p, ["bortezomib", "cyclophosphamide", "dexamethasone"], "2015-01-20", "2015-04-30", "request", every=21)

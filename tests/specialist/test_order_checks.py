@@ -3,7 +3,7 @@
 Sources: IMWG (Costa, Leukemia 2025) and EMN (van de Donk, Lancet Haematol 2025) consensus on
 T-cell redirecting therapy — antiviral and Pneumocystis prophylaxis with bispecifics, avoid
 bendamustine/high-dose alkylators before T-cell redirection; venetoclax tumour lysis precautions
-(venetoclax label; BELLINI); seed 002 pitfall "lenalidomide after progression on lenalidomide
+(venetoclax label; BELLINI); IMWG 2021 recommendations (Moreau, Lancet Oncol 2021) pitfall "lenalidomide after progression on lenalidomide
 maintenance"; a suggestion must leave a regimen a clinician would sign (never two PIs).
 """
 
@@ -131,7 +131,7 @@ def krd_drafts(pid: str, style: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("style", ["products", "brand-text", "regimen-order"])
 def test_krd_in_len_refractory_replacement_gives_exactly_the_new_regimen(service: Any, ck: Checker,
                                                                           style: str) -> None:
-    """S22. KRd drafted after PD on lenalidomide maintenance: refractory-agent-ordered (seed 002
+    """S22. KRd drafted after PD on lenalidomide maintenance: refractory-agent-ordered (IMWG 2021
     pitfall). Accepting "Replace with X" must leave exactly X's drugs in the basket (dexamethasone
     aside): no lenalidomide left, never two proteasome inhibitors (e.g. carfilzomib + bortezomib)."""
     p = len_maintenance_relapse("statement", pid="sp-krd")

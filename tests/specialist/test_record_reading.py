@@ -142,7 +142,7 @@ def test_kappa_light_chain_progression_by_flc(service: Any, ck: Checker, unit: s
 @pytest.mark.parametrize("unit", ["mg/L", "mg/dL"])
 def test_kappa_without_lambda_says_progression_cannot_be_judged(service: Any, ck: Checker, unit: str) -> None:
     """S17b. Only κ reported: the involved–uninvolved difference cannot be computed, so
-    progression cannot be judged from FLC — say so (CLINICAL_LOGIC §5), do not invent a relapse."""
+    progression cannot be judged from FLC — say so (docs/clinical-rules.md), do not invent a relapse."""
     p = kappa_lc_patient(unit, lambda_reported=False)
     cards = call(service(), p.cds_request(), ck)
     opts = [sb.ext(c) for c in sb.of_kind(cards, "options")]

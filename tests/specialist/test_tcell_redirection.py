@@ -62,7 +62,7 @@ def test_relapse_20_months_after_cilta_cel_switches_target(service: Any, ck: Che
 @pytest.mark.parametrize("car_t_enc", CAR_T_ENCODINGS)
 def test_stringent_cr_after_car_t_is_not_relapsed(service: Any, ck: Checker, car_t_enc: str) -> None:
     """S05. sCR 21 months after cilta-cel, no progression since: nothing to choose, BCMA only
-    exposed (CLINICAL_LOGIC §5: a completed line with no progression since is not-relapsed)."""
+    exposed (docs/clinical-rules.md: a completed line with no progression since is not-relapsed)."""
     p = four_lines_then_cilta("statement", car_t_enc, pd_after_car_t=None)
     p.observation({"text": "IMWG response assessment"}, "2026-10-01",
                   valueCodeableConcept={"text": "Stringent complete response (sCR), MRD negative 10-5"})
@@ -167,7 +167,7 @@ def test_tcr_without_car_t_access_ranks_bispecifics_above_sd(service: Any, ck: C
 @pytest.mark.parametrize("fish", ["coded", "report"])
 def test_tcr_with_t11_14_offers_a_venetoclax_regimen(service: Any, ck: Checker, fish: str) -> None:
     """S10. TCR with t(11;14) in 70 % of plasma cells: a venetoclax regimen is offered in every
-    setting (BELLINI subgroup; CLINICAL_LOGIC §5), never VenVd without the translocation."""
+    setting (BELLINI subgroup; docs/clinical-rules.md), never VenVd without the translocation."""
     p = tcr_non_penta("statement")
     if fish == "coded":
         sb.fish_coded(p, "2018-01-20", {"t(11;14)": (True, 70.0), "del(17p)": (False, None)})
