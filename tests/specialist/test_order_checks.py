@@ -146,11 +146,15 @@ def test_krd_in_len_refractory_replacement_gives_exactly_the_new_regimen(service
     for regimen, suggestion in replacements:
         basket = sb.apply_suggestion(drafts, suggestion)
         got: set[str] = set()
+        twice: set[str] = set()
         for res in basket:
-            got |= sb.agents_in_order(res)
+            here = set(sb.agents_in_order(res))
             for m in res.get("contained", []):
                 for ing in m.get("ingredient", []):
-                    got |= sb.agents_in_order({"medicationCodeableConcept": ing.get("itemCodeableConcept", {})})
+                    here |= sb.agents_in_order({"medicationCodeableConcept": ing.get("itemCodeableConcept", {})})
+            twice |= here & got
+            got |= here
+        ck(not twice, f"'Replace with {regimen}' leaves {sorted(twice)} ordered twice")
         want = sb.regimen_agents(regimen) - steroids
         ck(got - steroids == want, f"after 'Replace with {regimen}' the basket holds {sorted(got)}, expected {sorted(want)}")
         ck(len(got & sb.PIS) <= 1, f"'Replace with {regimen}' leaves two proteasome inhibitors: {sorted(got & sb.PIS)}")
