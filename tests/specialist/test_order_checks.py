@@ -160,3 +160,31 @@ def test_krd_in_len_refractory_replacement_gives_exactly_the_new_regimen(service
         ck(len(got & sb.PIS) <= 1, f"'Replace with {regimen}' leaves two proteasome inhibitors: {sorted(got & sb.PIS)}")
         ck("lenalidomide" not in got, f"'Replace with {regimen}' leaves lenalidomide in the basket")
     ck.done()
+
+
+@pytest.mark.parametrize("prior_fish", [False, True], ids=["never-tested", "tested-at-diagnosis"])
+def test_fish_panel_at_first_relapse_depends_on_prior_fish(service: Any, ck: Checker, prior_fish: bool) -> None:
+    """S26. Full FISH panel drafted at first relapse. If FISH was done at diagnosis, primary
+    translocations need not be repeated (only del(17p)/1q can be acquired) → repeat-fish-primary-
+    translocations. If FISH was NEVER done, the full panel is right — t(11;14) decides whether
+    venetoclax is an option and the IMS/IMWG 2025 risk needs the translocations — no such finding,
+    and the patient-view restaging advice must not limit testing to del(17p)/1q."""
+    p = len_maintenance_relapse("statement", pid="sp-fish-order")
+    if prior_fish:
+        sb.fish_text(p, "2021-01-12", "t(4;14), t(14;16), t(11;14) not detected. TP53 deletion not detected. "
+                                      "1q21 gain not detected.")
+    view = call(service(), p.cds_request(), ck)
+    if not prior_fish:
+        text = "\n".join(sb.card_text(c) for c in view)
+        ck(not re.search(r"del\(17p\)\s*/\s*1q only|only del\(17p\)", text, re.I),
+           "never-tested patient told to test del(17p)/1q only (t(11;14) and the translocations are unknown)")
+    drafts = [{"resourceType": "ServiceRequest", "id": "d-fish", "status": "draft", "intent": "order",
+               "subject": {"reference": f"Patient/{p.pid}"},
+               "code": {"text": "FISH plasma cell myeloma panel: t(4;14), t(14;16), t(11;14), 17p, 1q"}}]
+    cards = call(service(), p.cds_request("order-select", drafts=drafts), ck)
+    repeat = "repeat-fish-primary-translocations" in sb.finding_codes(cards)
+    if prior_fish:
+        ck(repeat, f"primary translocations re-tested at relapse: findings {sb.finding_codes(cards)}")
+    else:
+        ck(not repeat, "a never-tested patient is told not to test primary translocations")
+    ck.done()
