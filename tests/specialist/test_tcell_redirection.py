@@ -8,6 +8,7 @@ bispecific; bridging belongs to the CAR-T line), the US/EU labels, MonumenTAL-1,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -141,7 +142,8 @@ def test_tcr_without_car_t_access_ranks_bispecifics_above_sd(service: Any, ck: C
     """S09. TCR, not penta-refractory, 4 prior lines, institution without CAR-T: approved
     bispecifics (MajesTEC-1, MagnetisMM-3, MonumenTAL-1; US ≥ 4 prior lines) come before
     selinexor-dexamethasone, whose label (STORM) is penta-refractory disease — Sd not preferred.
-    Withdrawn products (panobinostat in the US; belantamab monotherapy) are not offered."""
+    Withdrawn products (panobinostat in the US; belantamab monotherapy) are not offered. The
+    MAMMOTH median OS of 5.6 months belongs to penta-refractory disease, not to this patient."""
     p = tcr_non_penta(enc)
     cards = call(service(CAR_T_AVAILABLE=False), p.cds_request(), ck)
     state = sb.state_of(cards)
@@ -161,6 +163,10 @@ def test_tcr_without_car_t_access_ranks_bispecifics_above_sd(service: Any, ck: C
     # belantamab monotherapy withdrawn 2022 (it returned only as BVd)
     ck("PanoVd" not in listed, f"PanoVd offered in the US although panobinostat was withdrawn: {listed}")
     ck("belantamab" not in listed, f"belantamab monotherapy offered although withdrawn: {listed}")
+    # MAMMOTH (Gandhi, Leukemia 2019): 5.6 months is the penta-refractory subgroup's median OS
+    text = "\n".join(sb.card_text(c) for c in cards)
+    quoted = [m.group(0) for m in re.finditer(r"[^\n]{0,80}5\.6 months[^\n]{0,80}", text) if "penta" not in m.group(0).lower()]
+    ck(not quoted, f"penta-refractory median OS (5.6 months) quoted for a non-penta patient: {quoted[:1]}")
     ck.done()
 
 
