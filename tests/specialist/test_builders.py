@@ -91,3 +91,30 @@ def test_undated_statement_has_only_date_asserted() -> None:
     res = p.resources[-1]
     assert "effectivePeriod" not in res and "effectiveDateTime" not in res and res["dateAsserted"] == "2022-03-01"
     assert agents_of(p) == {"bortezomib"}
+
+
+DRAFTS = {
+    "teclistamab": sb.rx(sb.TECLISTAMAB_PRODUCT, display="teclistamab-cqyv [Tecvayli]"),
+    "teclistamab ": sb.text_cc("Tecvayli (teclistamab-cqyv) 0.06 mg/kg SC step-up day 1"),
+    "talquetamab": sb.rx("talquetamab", text="talquetamab-tgvs 0.01 mg/kg SC step-up"),
+    "carfilzomib": sb.rx("1806937"),
+    "lenalidomide": sb.rx("1429367"),
+    "daratumumab": sb.rx("2375141"),
+    "bortezomib": sb.rx("1804997"),
+    "venetoclax": sb.rx("venetoclax", text="venetoclax 800 mg"),
+    "venetoclax ": sb.text_cc("Venclexta 100 mg tablet x8"),
+    "bendamustine": sb.rx("bendamustine", text="bendamustine 90 mg/m2 IV"),
+    "bendamustine ": sb.text_cc("Bendeka (bendamustine HCl) 90 mg/m2 IV days 1-2"),
+    "dexamethasone": sb.rx("dexamethasone"),
+}
+
+
+@pytest.mark.parametrize("agent", list(DRAFTS))
+def test_draft_orders_read_as_the_agent_by_the_service(agent: str) -> None:
+    """The service's own draft reader sees the agent each specialist draft names."""
+    from cds_service.record.drafts import read_draft_orders
+
+    ctx = {"draftOrders": {"resourceType": "Bundle", "type": "collection",
+                           "entry": [{"resource": sb.draft("p", "d1", DRAFTS[agent])}]}}
+    orders = read_draft_orders(ctx, K, "order-sign")
+    assert orders and agent.strip() in orders[0].agents, [(o.display, o.agents) for o in orders]
