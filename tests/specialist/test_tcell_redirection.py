@@ -165,7 +165,8 @@ def test_tcr_without_car_t_access_ranks_bispecifics_above_sd(service: Any, ck: C
     ck("belantamab" not in listed, f"belantamab monotherapy offered although withdrawn: {listed}")
     # MAMMOTH (Gandhi, Leukemia 2019): 5.6 months is the penta-refractory subgroup's median OS
     text = "\n".join(sb.card_text(c) for c in cards)
-    quoted = [m.group(0) for m in re.finditer(r"[^\n]{0,80}5\.6 months[^\n]{0,80}", text) if "penta" not in m.group(0).lower()]
+    survival = r"[^\n]{0,80}(?:\bOS\b|survival)[^\n]{0,30}\b5\.6 months[^\n]{0,80}"
+    quoted = [m.group(0) for m in re.finditer(survival, text, re.I) if "penta" not in m.group(0).lower()]
     ck(not quoted, f"penta-refractory median OS (5.6 months) quoted for a non-penta patient: {quoted[:1]}")
     ck.done()
 
