@@ -68,6 +68,9 @@ def check_hygiene(hook: str, cards: list[dict[str, Any]], ck: Checker) -> None:
         ck(not bad, hygiene=True, message=f"internal identifier in card text: {where!r}")
         urls = [lk.get("url", "") for lk in card.get("links") or []]
         urls += [s.get("url") or "" for s in card.get("extension", {}).get("org.mmcds.card", {}).get("sources", [])]
+        for opt in card.get("extension", {}).get("org.mmcds.card", {}).get("options", []) or []:
+            ck(any(src.get("url") for src in opt.get("sources") or []), hygiene=True,
+               message=f"option {opt.get('regimen')} has no source one click away")
         for url in urls:
             ck(not _SEARCH_URL.search(url), hygiene=True, message=f"source link is a search, not the paper/guideline: {url}")
 
