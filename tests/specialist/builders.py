@@ -194,9 +194,11 @@ def flc(p: Patient, when: str, chain: str, mg_per_l: float, unit: str = "mg/L") 
 
 # ------------------------------------------------------------------------------ standard histories
 def vrd_asct_len_maintenance(p: Patient, enc: str, dx: str = "2021-01-10", pd_on_len: str | None = "2026-08-20",
-                             dara: bool = False, len_end: str | None = None, brand: bool = False) -> None:
+                             dara: bool = False, len_end: str | None = None, brand: bool = False,
+                             dara_maintenance: bool = True) -> None:
     """Frontline: (D-)VRd x4 → melphalan 200 + ASCT → (D-)R maintenance. One line (IMWG).
-    `pd_on_len`: maintenance stopped for progression on that date (lenalidomide-refractory)."""
+    `pd_on_len`: maintenance stopped for progression on that date (lenalidomide-refractory).
+    `dara` with `dara_maintenance=False`: daratumumab in induction only, lenalidomide alone after."""
     ind = ["bortezomib", "lenalidomide", "dexamethasone"] + (["daratumumab"] if dara else [])
     ind_start = add_days(dx, 10)
     course(p, ind, ind_start, add_days(ind_start, 4 * 21 - 1), enc, every=21, brand=brand)
@@ -204,7 +206,7 @@ def vrd_asct_len_maintenance(p: Patient, enc: str, dx: str = "2021-01-10", pd_on
     p.administration(rx("melphalan", text="melphalan 200 mg/m2 IV (conditioning)"), when=f"{mel}T08:00:00Z")
     p.asct(add_days(mel, 2))
     maint_start = add_days(mel, 100)
-    maint = ["lenalidomide"] + (["daratumumab"] if dara else [])
+    maint = ["lenalidomide"] + (["daratumumab"] if dara and dara_maintenance else [])
     if pd_on_len:
         course(p, maint, maint_start, add_days(pd_on_len, -3), enc, pd=True, every=28, brand=brand)
         p.disease_status(pd_on_len)

@@ -132,6 +132,34 @@ def test_first_relapse_on_dara_len_maintenance_after_dvrd(service: Any, ck: Chec
     ck.done()
 
 
+@pytest.mark.parametrize("enc", ["statement", "mar"])
+def test_first_relapse_after_dara_in_induction_only(service: Any, ck: Checker, enc: str) -> None:
+    """S27. D-VRd induction → ASCT → lenalidomide maintenance alone, PD on lenalidomide 5 years
+    after the last daratumumab: daratumumab exposed, NOT refractory. MajesTEC-3 excluded only
+    anti-CD38-refractory patients → Tec-Dara stays available (US label ≥ 1 prior line); cilta-cel
+    preferred (CARTITUDE-4); anti-CD38 regimens (DKd, IsaKd) stay available; lenalidomide avoided."""
+    p = sb.Patient("sp-dara-ind", birth="1962-12-01")
+    p.myeloma(onset="2021-01-10")
+    sb.vrd_asct_len_maintenance(p, enc, dara=True, dara_maintenance=False, pd_on_len="2026-08-20")
+    p.ecog("2026-08-25", 1)
+    cards = call(service(), p.cds_request(), ck)
+    state = sb.state_of(cards)
+    agents_state = state.get("agents", {})
+    ck(agents_state.get("daratumumab") == "exposed", f"daratumumab {agents_state.get('daratumumab')} "
+                                                     "(last dose 5 years before PD)")
+    ck(agents_state.get("lenalidomide") == "refractory", f"lenalidomide {agents_state.get('lenalidomide')}")
+    ck(state.get("classes", {}).get("anti-CD38") == "exposed", f"classes {state.get('classes')}")
+    opt = sb.options_of(cards)
+    listed = sb.tiers(opt)
+    ck(opt.get("setting") == "first-relapse-len-refractory", f"setting {opt.get('setting')}")
+    ck(listed.get("cilta-cel") == "preferred", f"cilta-cel not preferred: {listed}")
+    ck(listed.get("Tec-Dara") == "preferred", f"Tec-Dara not preferred for an anti-CD38-exposed, not refractory "
+                                              f"patient: {listed}")
+    ck("DKd" in listed or "IsaKd" in listed, f"anti-CD38 regimens withdrawn although daratumumab is only exposed: {listed}")
+    ck("DRd" in sb.avoid_of(opt), f"DRd not avoided after PD on lenalidomide: {sb.avoid_of(opt)}")
+    ck.done()
+
+
 @pytest.mark.parametrize("enc", ["statement", "request"])
 def test_first_relapse_on_len_maintenance_us_and_eu_labels(service: Any, ck: Checker, enc: str) -> None:
     """S07. PD on lenalidomide maintenance, anti-CD38 naive, ECOG 1. US: cilta-cel (CARTITUDE-4)
