@@ -6,7 +6,7 @@ and pads it with the noise real charts carry — per-cycle MedicationRequests, p
 MedicationAdministrations, lab and vital-sign Observations, unrelated medications and
 encounter-like Conditions — until the requested resource count is reached.
 
-Every code below names its source. RxNorm codes come only from /work/shared/reference
+Every code below names its source. RxNorm codes come only from docs/reference
 (drug_codes.json / terminology.md §1 for ingredients, cibmtr_rxnorm_valuesets.fsh for products);
 LOINC / SNOMED / ICD-10-CM codes from terminology.md. Where no verified code exists (vital signs,
 most unrelated drugs) the resource carries text only, as many EHR feeds do.
@@ -36,9 +36,7 @@ COND_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"  # FH
 
 PATIENT_ID = "bench-penta"
 DEFAULT_SIZES = (50, 200, 1000, 5000)
-SYNTHEA_DIR = next((p for p in (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "synthea-10",
-                                 Path("/work/shared/data/synthea-10")) if p.is_dir()),
-                   Path("/work/shared/data/synthea-10"))
+SYNTHEA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "synthea-10"
 
 # Anti-myeloma agents: (ingredient RxCUI, product RxCUI, product display, route).
 # Ingredients: drug_codes.json / terminology.md §1 (verified). Products: cibmtr_rxnorm_valuesets.fsh.

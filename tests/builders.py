@@ -20,7 +20,7 @@ def patient(pid: str = "p1", birth: str = "1955-03-02") -> dict[str, Any]:
 
 
 def myeloma_condition(pid: str = "p1", cid: str = "c1", code: str = "C90.00", onset: str = "2021-01-10") -> dict[str, Any]:
-    # ICD-10-CM C90.00, C90.02: CMS ICD-10-CM April 2026 tabular (shared/reference/terminology.md §2a)
+    # ICD-10-CM C90.00, C90.02: CMS ICD-10-CM April 2026 tabular (docs/reference/terminology.md §2a)
     return {"resourceType": "Condition", "id": cid, "subject": {"reference": f"Patient/{pid}"},
             "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
                                            "code": "active"}]},
@@ -54,7 +54,7 @@ def progression_status(pid: str, oid: str, when: str) -> dict[str, Any]:
 
 def len_refractory_patient(pid: str = "p1") -> dict[str, dict[str, Any]]:
     """Prefetch for a patient after one line (VRd then lenalidomide maintenance), progressing on it."""
-    # RxNorm ingredients: lenalidomide 342369, bortezomib 358258, dexamethasone 3264 (shared/reference/drug_codes.json)
+    # RxNorm ingredients: lenalidomide 342369, bortezomib 358258, dexamethasone 3264 (docs/reference/drug_codes.json)
     meds = bundle(
         med_statement(pid, "m1", "358258", "bortezomib", "2021-02-01", "2021-06-30"),
         med_statement(pid, "m2", "342369", "lenalidomide", "2021-02-01", None, status="active"),

@@ -14,7 +14,7 @@ from cds_service.record.normalise import build_record
 from tests.clinical_builders import AS_OF, med, prog, record, regimen
 from tests.record_helpers import RXNORM, knowledge
 
-# RxNorm ingredients (shared/reference/drug_codes.json): bortezomib 358258, lenalidomide 342369,
+# RxNorm ingredients (docs/reference/drug_codes.json): bortezomib 358258, lenalidomide 342369,
 # dexamethasone 3264
 RX = {"bortezomib": "358258", "lenalidomide": "342369", "dexamethasone": "3264"}
 
