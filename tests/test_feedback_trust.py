@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -91,7 +92,7 @@ def test_check_traffic_is_marked_and_not_counted_as_clinicians_feedback(app, tmp
     assert post(client, fb(check_cards[1]), headers=CHECK).status_code == 200
     audit = app.extensions["mmcds"].store.audit_rows()
     assert {r["origin"] for r in audit if r["card_uuid"] in {c["uuid"] for c in check_cards}} == {"check"}
-    assert report(app)["total"] == 1 and report(app)["excluded"] == {"check": 2}
+    assert report(app)["total"] == 1 and report(app)["excluded"] == {"check": 2, "sandbox": 0}
     assert report(app, origins=("ehr", "check"))["total"] == 3
     url = app.extensions["mmcds"].settings.database_url
     assert feedback_report_main(["--json", "--database-url", url]) == 0
@@ -136,3 +137,18 @@ def test_purge_removes_old_audit_and_feedback_rows(app, capsys):
     assert store.audit_rows() == [] and store.feedback_rows() == []
     with pytest.raises(SystemExit):
         purge_main(["--older-than", "0", "--database-url", url])
+
+
+def test_sandbox_page_traffic_is_marked_and_not_counted_as_clinicians_feedback(app):
+    """The /sandbox page marks its calls (sandbox.js sends `MMCDS-Origin: sandbox`): trying the cards
+    there is not what clinicians did with them."""
+    client = app.test_client()
+    sandbox = {"MMCDS-Origin": "sandbox"}
+    clinician_card, page_card = cards_of(client)[0], cards_of(client, sandbox)[0]
+    assert post(client, fb(clinician_card)).status_code == 200
+    assert post(client, fb(page_card), headers=sandbox).status_code == 200
+    audit = app.extensions["mmcds"].store.audit_rows()
+    assert {r["origin"] for r in audit if r["card_uuid"] == page_card["uuid"]} == {"sandbox"}
+    assert report(app)["total"] == 1 and report(app)["excluded"] == {"check": 0, "sandbox": 1}
+    js = (Path(__file__).resolve().parent.parent / "cds_service" / "web" / "static" / "sandbox.js").read_text()
+    assert '"MMCDS-Origin": "sandbox"' in js

@@ -28,7 +28,7 @@ from jsonschema import Draft202012Validator
 
 from cds_service import metrics
 from cds_service.hooks.registry import SERVICES
-from cds_service.store.tables import ORIGIN_CHECK, ORIGIN_EHR, parse_instant
+from cds_service.store.tables import ORIGIN_CHECK, ORIGIN_EHR, ORIGIN_SANDBOX, parse_instant
 
 log = logging.getLogger("cds_service.feedback")
 bp = Blueprint("feedback", __name__)
@@ -45,8 +45,10 @@ AUDIT_WAIT_STEPS_S = (0.1, 0.2)
 
 
 def request_origin() -> str:
-    """`check` for the conformance harness's calls (header `MMCDS-Origin: check`), else `ehr`."""
-    return ORIGIN_CHECK if request.headers.get(ORIGIN_HEADER, "").strip().lower() == ORIGIN_CHECK else ORIGIN_EHR
+    """`check` for the conformance harness's calls (header `MMCDS-Origin: check`), `sandbox` for the
+    /sandbox page's, else `ehr`: only clinicians' feedback from an EHR is counted in the report."""
+    value = request.headers.get(ORIGIN_HEADER, "").strip().lower()
+    return value if value in (ORIGIN_CHECK, ORIGIN_SANDBOX) else ORIGIN_EHR
 
 
 class FeedbackError(Exception):
@@ -135,12 +137,13 @@ def post_feedback(service_id: str) -> Response:
     except Exception as exc:  # the store is down: say so, without internals
         log.error("feedback write failed", extra={"service": service_id, "error_type": type(exc).__name__})
         return _error(503, "store unavailable", "feedback could not be stored; retry later")
-    check = origin == ORIGIN_CHECK or any(c.origin == ORIGIN_CHECK for c in cards.values())
-    if not check:
+    # the harness's and the sandbox page's feedback is stored under its origin, never counted as clinicians'
+    kind = next((o for o in (origin, *(c.origin for c in cards.values())) if o != ORIGIN_EHR), ORIGIN_EHR)
+    if kind == ORIGIN_EHR:
         for item in items:
             metrics.observe_feedback(service_id, str(item.get("outcome")))
     log.info("feedback stored", extra={"service": service_id, "status": 200, "count": stored,
-                                       "items": len(items), "kind": ORIGIN_CHECK if check else ORIGIN_EHR})
+                                       "items": len(items), "kind": kind})
     return Response(b"{}", status=200, mimetype="application/json")
 
 

@@ -34,9 +34,10 @@ MAX_COMMENT = 2000  # a clinician's override comment, cut beyond this
 SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 # Where a card or a feedback item came from. Only `ehr` is clinicians' feedback; the report leaves
-# `check` (the conformance harness marks its calls, http/origin.py) out unless asked.
-ORIGIN_EHR, ORIGIN_CHECK = "ehr", "check"
-ORIGINS = (ORIGIN_EHR, ORIGIN_CHECK)
+# out `check` (the conformance harness marks its calls) and `sandbox` (the /sandbox page marks its
+# calls) unless asked.
+ORIGIN_EHR, ORIGIN_CHECK, ORIGIN_SANDBOX = "ehr", "check", "sandbox"
+ORIGINS = (ORIGIN_EHR, ORIGIN_CHECK, ORIGIN_SANDBOX)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
