@@ -132,8 +132,10 @@ def _avoid_lines(decision: OptionsDecision, limit: int = 8) -> list[str]:
     return out
 
 
-def _summary(decision: OptionsDecision, short: str, texts: dict[str, str]) -> str:
+def _summary(decision: OptionsDecision, short: str, texts: dict[str, str], flc_unjudged: str = "") -> str:
     if decision.setting == "not-relapsed":
+        if flc_unjudged:
+            return texts.get("summaryFlcUnjudged", "Progression cannot be judged from FLC ({why})").format(why=flc_unjudged)
         return texts.get("summaryNotRelapsed", "No relapse documented")
     if decision.setting == "insufficient-data":
         return texts.get("summaryInsufficient", "Treatment history insufficient")
@@ -244,7 +246,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
                       names(rules))
     return make_card(
         kind="options", rule_id=f"options/{decision.setting}", knowledge_version=rules.version,
-        summary=_summary(decision, short, texts), indicator=indicator, detail=fit(blocks), sources=sources,
+        summary=_summary(decision, short, texts, state.flc_unjudged), indicator=indicator, detail=fit(blocks), sources=sources,
         source_label=src["label"], source_url=src.get("url"),
         extra={"setting": decision.setting,
                "options": [o.to_contract() for o in decision.options],

@@ -86,6 +86,9 @@ def summary_text(state: ClinicalState) -> str:
     elif state.on_first_line:
         ongoing = bool(state.lines and state.lines[-1].ongoing)
         head = "Myeloma on first line, not relapsed" if ongoing else "Myeloma after 1 line, not relapsed"
+        if state.flc_unjudged:  # "not relapsed" would claim more than the chart allows
+            head = (("Myeloma on first line" if ongoing else "Myeloma after 1 line")
+                    + f": progression cannot be judged from FLC ({state.flc_unjudged})")
     elif state.relapsed:
         head = f"Relapsed myeloma after {n} line{plural}"
         last = state.lines[-1] if state.lines else None
@@ -102,6 +105,8 @@ def summary_text(state: ClinicalState) -> str:
             head = f"Relapsed myeloma, on line {n} since {last.start.isoformat()}"
     else:
         head = f"Myeloma after {n} line{plural}, no progression documented"
+        if state.flc_unjudged:
+            head = f"Myeloma after {n} line{plural}: progression cannot be judged from FLC ({state.flc_unjudged})"
     refr = _refractory_agents(state)
     if state.penta_refractory:
         label = "penta-refractory"
@@ -250,7 +255,9 @@ def _classes_section(state: ClinicalState) -> list[str]:
     if state.last_progression:
         last.append(f"last progression {_d(state.last_progression)}")
     elif not state.relapsed:
-        last.append("no progression documented after the first line started (not relapsed)")
+        last.append("no progression documented after the first line started"
+                    + (f"; progression cannot be judged from FLC ({state.flc_unjudged})" if state.flc_unjudged
+                       else " (not relapsed)"))
     if state.last_response_months is not None:
         last.append(f"last response {state.last_response_months:g} months"
                     + (" (short: < 18 months, treat as high-risk)" if state.short_response else ""))
