@@ -111,8 +111,10 @@ def test_c_after_drd_pi_based_without_daratumumab():
     assert d.setting == "first-relapse-after-anti-cd38" and d.variant == "after-lenalidomide-based"
     t = tiers(d)
     assert t["preferred"][0] == "KPd"
-    assert {"PVd", "Kd", "VCd", "VMP"} <= set(t["preferred"])
-    assert {"EloVd", "SVd", "IPd"} <= set(t["other"])
+    assert {"PVd", "Kd", "VCd"} <= set(t["preferred"])
+    # VMP: listed by IMWG 2021 after D-Rd for MAIA's transplant-ineligible patients, not first for
+    # everyone (melphalan before T-cell redirection; docs/clinical-rules.md section C)
+    assert {"EloVd", "SVd", "IPd", "VMP"} <= set(t["other"])
     assert avoid(d)["DKd"] == "daratumumab-refractory"
     assert avoid(d)["DRd"] == "lenalidomide-refractory"
 

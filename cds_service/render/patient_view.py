@@ -150,13 +150,26 @@ def _summary(decision: OptionsDecision, short: str, texts: dict[str, str], flc_u
             break
         parts.append(part)
     text += ", ".join(parts)
-    reasons = list(dict.fromkeys(a.reason for a in decision.avoid))
+    # The most telling avoid reason: refractoriness first (the seeds' named pitfall), then the rest.
+    reasons = sorted(dict.fromkeys(a.reason for a in decision.avoid), key=lambda r: not r.endswith("-refractory"))
     if reasons:
-        avoid = "; avoid " + (reasons[0].replace("-refractory", "") + "-based" if reasons[0].endswith("-refractory")
-                              else reasons[0])
+        avoid = "; avoid " + _avoid_words(reasons[0], decision)
         if len(text + avoid) <= MAX_SUMMARY:
             text += avoid
     return text
+
+
+def _avoid_words(reason: str, decision: OptionsDecision) -> str:
+    """An avoid reason code in words for the one-line summary."""
+    if reason.endswith("-refractory"):
+        return reason.replace("-refractory", "") + "-based"
+    regs = [_display(a.regimen) for a in decision.avoid if a.reason == reason]
+    trial = re.fullmatch(r"outside-(.+)-population", reason)
+    if trial:
+        return f"{', '.join(regs)} (outside the {trial.group(1)} population)"
+    if "salvage" in reason or "asct" in reason:
+        return "salvage ASCT" + (" (not fit)" if reason.startswith("not-fit") else "")
+    return f"{', '.join(regs)} ({reason.replace('-', ' ')})"
 
 
 def notice_line(notice: Notice, rules: Rules) -> str | None:
