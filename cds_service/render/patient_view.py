@@ -115,7 +115,10 @@ def _option_item(rules: Rules, opt: Any, texts: dict[str, str], with_note: bool,
 
 
 def _compact(opts: list[Any]) -> str:
-    return ", ".join(_display(o.regimen) + (f" ({o.grade})" if o.grade else "") for o in opts)
+    def one(o: Any) -> str:
+        tags = [t for t in (o.grade, f"off-label in {o.off_label}" if getattr(o, "off_label", None) else None) if t]
+        return _display(o.regimen) + (f" ({'; '.join(tags)})" if tags else "")
+    return ", ".join(one(o) for o in opts)
 
 
 def _avoid_lines(decision: OptionsDecision, limit: int = 8) -> list[str]:
@@ -127,7 +130,9 @@ def _avoid_lines(decision: OptionsDecision, limit: int = 8) -> list[str]:
     for reason, regs in groups.items():
         shown = regs[:limit]
         more = f" and {len(regs) - limit} more" if len(regs) > limit else ""
-        shown_reason = reason if reason.endswith("-refractory") else re.sub(r"\basct\b", "ASCT", reason.replace("-", " "))
+        trial = re.fullmatch(r"outside-(.+)-population", reason)
+        shown_reason = (reason if reason.endswith("-refractory") else f"outside the {trial.group(1)} population" if trial
+                        else re.sub(r"\basct\b", "ASCT", reason.replace("-", " ")))
         out.append(f"- {shown_reason}: {', '.join(_display(r) for r in shown)}{more}")
     return out
 
@@ -230,7 +235,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
                  if not any(similar(n, x) for x in said)]
         said.extend(notes)
         if notes:
-            blocks.append((3, "\n".join(f"- {clip(n, 200)}" for n in notes)))
+            blocks.append((3, "**Notes**\n\n" + "\n".join(f"- {clip(n, 200)}" for n in notes)))
     if texts.get("footer") and decision.options:
         blocks.append((0, f"_{say(rules, texts['footer'])}_"))
     src_ids = list(spec.get("sources") or []) + list(decision.source_ids)
