@@ -159,7 +159,7 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
     threshold = (sal.get("seed003MinMonthsWithoutMaintenance", 24) if t.maintenance_after_asct is False
                  else sal.get("seed003MinMonthsWithMaintenance", 36))
     return {"months": _fmt_months(months), "why": why, "reason": reason, "maintenance": maint,
-            "threshold": threshold}
+            "threshold": threshold, "second_asct": sal.get("secondAsctText", "") if t.prior_asct else ""}
 
 
 def _high_risk_params(cyto: Any) -> dict[str, Any]:
