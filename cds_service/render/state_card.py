@@ -6,6 +6,7 @@ check each statement against the chart in seconds (dates, lines, resource refere
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -387,16 +388,29 @@ def state_card(state: ClinicalState, knowledge: Knowledge) -> dict[str, Any]:
             else:
                 notes.append(line)
         notes = [clinician_text(n, names(rules)) for n in notes]
+    words = _agent_words(knowledge)
     return make_card(
         kind="state",
         rule_id=RULE_ID,
         knowledge_version=knowledge.version,
-        summary=summary_text(state),
+        summary=words(summary_text(state)),
         indicator=indicator,
-        detail=clinician_text(detail_markdown(state, notes, salvage_line, str(texts.get("footer", ""))),
-                              rules.texts.get("sourceNames") if state.multiple_myeloma else None),
+        detail=words(clinician_text(detail_markdown(state, notes, salvage_line, str(texts.get("footer", ""))),
+                                    rules.texts.get("sourceNames") if state.multiple_myeloma else None)),
         sources=[{k: v for k, v in s.items() if k != "label"} for s in SOURCES],
         source_label=str(texts.get("cardSource") or SOURCES[0]["label"]),
         source_url=SOURCES[0]["url"],
         extra={"state": state.to_contract(), **({"notices": folded} if folded else {})},
     )
+
+
+def _agent_words(knowledge: Knowledge) -> Any:
+    """Agent ids written as clinicians write the drug: "ciltacabtagene autoleucel", not the id
+    "ciltacabtagene-autoleucel" (the contract's `state` extension keeps the ids)."""
+    ids = sorted((str(a.get("name", "")) for a in (knowledge.mappings.get("agents") or {}).get("agents", [])
+                  if "-" in str(a.get("name", ""))), key=len, reverse=True)
+    if not ids:
+        return lambda text: text
+    pattern = re.compile(r"(?<![\w/-])(" + "|".join(re.escape(i) for i in ids) + r")(?![\w-])")
+    return lambda text: pattern.sub(lambda m: m.group(1).replace("-", " "), text)
+
