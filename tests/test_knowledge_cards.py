@@ -110,13 +110,15 @@ def test_every_source_has_a_seed_or_url_and_every_reference_resolves(cards):
 
 
 def test_every_url_opens_a_work_never_a_search(cards):
-    """A DOI or a PubMed record, or no link at all; never a PubMed/keyword search."""
+    """A DOI, a PubMed record or the journal's own article page (seen, where no DOI was seen), or no link at
+    all; never a PubMed/keyword search."""
     for sid, src in cards["sources"]["sources"].items():
         url = src["url"]
         if url is None:
             continue
         assert "?term=" not in url and "search" not in url, sid
-        assert re.fullmatch(r"https://(doi\.org/10\.\S+|pubmed\.ncbi\.nlm\.nih\.gov/\d+/?)", url), (sid, url)
+        assert re.fullmatch(r"https://(doi\.org/10\.\S+|pubmed\.ncbi\.nlm\.nih\.gov/\d+/?|www\.nature\.com/articles/[\w.-]+)",
+                            url), (sid, url)
         if "doi" in src:
             assert url == "https://doi.org/" + src["doi"], sid
     for path in (ROOT / "cards").glob("*.yaml"):

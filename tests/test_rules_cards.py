@@ -77,6 +77,20 @@ def test_options_card_marks_beyond_the_seeds_and_tcr_prognosis(validator):
     assert any(o.get("beyondSeeds") for o in opts if o["regimen"] == "teclistamab")
 
 
+def test_options_card_marks_off_label_options_and_words_the_avoid_reasons(validator):
+    """BVd at 1 prior line is off-label in the US (label from 2): the compact list says so. A trial
+    exclusion reads "outside the DREAMM-7 population" (trial name intact), never a reason code, and
+    the summary's avoid names refractoriness first. Setting notes sit under their own heading."""
+    us = patient_view_cards(state(lines=1, exposed=("bortezomib", "lenalidomide"), age=80, frail=True, ecog=2),
+                            K, settings())[0]
+    check_cards([us], validator)
+    assert "BVd (off-label in US)" in us["detail"]
+    assert "**Notes**" in us["detail"]
+    tcr = patient_view_cards(state(lines=4, refractory=("lenalidomide", "bortezomib", "daratumumab")), K, settings())[0]
+    assert "outside the DREAMM-7 population: BVd" in tcr["detail"]
+    assert "outside-" not in tcr["summary"] and "avoid bortezomib-based" in tcr["summary"]
+
+
 def test_not_relapsed_still_gets_one_options_card(validator):
     cards = patient_view_cards(state(lines=1, relapsed=False, on_first_line=True), K, settings())
     assert len(cards) == 1 and cards[0]["extension"]["org.mmcds.card"]["setting"] == "not-relapsed"

@@ -81,6 +81,11 @@ def test_salvage_asct_candidate_never_transplanted():
     t = TransplantState(prior_asct=False, transplant_eligible=True, salvage_asct="candidate")
     c = cards_by_code(state(lines=1, exposed=("lenalidomide",), transplant=t))["salvage-asct-candidate"]
     assert "never transplanted" in c["summary"]
+    # an ASCT at relapse is then a first ASCT: the second-ASCT thresholds do not apply and are not shown
+    assert "second ASCT" not in c["detail"] and "36 months" not in c["detail"] and "Myeloma X" not in c["detail"]
+    after_first = TransplantState(prior_asct=True, asct_date=date(2021, 1, 1), months_asct_to_progression=48,
+                                  maintenance_after_asct=True, salvage_asct="candidate")
+    c = cards_by_code(state(lines=1, exposed=("lenalidomide",), transplant=after_first))["salvage-asct-candidate"]
     assert "18 months" in c["detail"] and "36 months" in c["detail"] and "24 months" in c["detail"]
 
 

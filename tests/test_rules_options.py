@@ -111,8 +111,10 @@ def test_c_after_drd_pi_based_without_daratumumab():
     assert d.setting == "first-relapse-after-anti-cd38" and d.variant == "after-lenalidomide-based"
     t = tiers(d)
     assert t["preferred"][0] == "KPd"
-    assert {"PVd", "Kd", "VCd", "VMP"} <= set(t["preferred"])
-    assert {"EloVd", "SVd", "IPd"} <= set(t["other"])
+    assert {"PVd", "Kd", "VCd"} <= set(t["preferred"])
+    # VMP: listed by IMWG 2021 after D-Rd for MAIA's transplant-ineligible patients, not first for
+    # everyone (melphalan before T-cell redirection; docs/clinical-rules.md section C)
+    assert {"EloVd", "SVd", "IPd", "VMP"} <= set(t["other"])
     assert avoid(d)["DKd"] == "daratumumab-refractory"
     assert avoid(d)["DRd"] == "lenalidomide-refractory"
 
@@ -167,10 +169,16 @@ def test_d_preferred_needs_two_drugs_not_refractory():
     rules = rules_for(K)
     s = state(lines=3, refractory=("lenalidomide", "bortezomib", "pomalidomide"))
     d = decide(s)
+    # The two-active-drugs rule is for combinations: a CAR-T or bispecific is given alone and is
+    # preferred on its own (CARTITUDE-4, KarMMa-3, MajesTEC-1 were monotherapy trials).
+    combos = 0
     for o in d.options:
         comps = set(rules.regimens[o.regimen]["components"]) - {"dexamethasone", "prednisone"}
-        if o.tier == "preferred" and comps:
+        if o.tier == "preferred" and comps and not rules.catalog.is_t_cell_redirecting(o.regimen):
+            combos += 1
             assert len(comps - {"lenalidomide", "bortezomib", "pomalidomide"}) >= 2, o.regimen
+    assert combos, [(o.regimen, o.tier) for o in d.options]
+    assert any(o.tier == "preferred" and rules.catalog.is_t_cell_redirecting(o.regimen) for o in d.options)
 
 
 def test_d_anti_cd38_refractory_never_prefers_an_anti_cd38_regimen():
@@ -209,9 +217,13 @@ def test_e_without_car_t_moves_it_to_if_unavailable_and_bispecifics_lead_not_sd(
 
 
 def test_e_panobinostat_and_vdt_pace_allowed_despite_bortezomib_but_never_preferred():
-    d = decide(state(lines=4, refractory=("lenalidomide", "bortezomib", "daratumumab")))
-    t = tiers(d)
-    assert "PanoVd" in t["other"] and "VDT-PACE" in t["other"]
+    """PanoVd only where panobinostat is still authorised: the US NDA was withdrawn in 2021, the EU
+    label (>= 2 prior regimens incl. bortezomib and an IMiD) stands."""
+    s = state(lines=4, refractory=("lenalidomide", "bortezomib", "daratumumab"))
+    us, eu = tiers(decide(s)), tiers(decide(s, label_region="EU"))
+    assert "VDT-PACE" in us["other"] and "VDT-PACE" in eu["other"]
+    assert "PanoVd" in eu["other"]
+    assert "PanoVd" not in {r for t in us.values() for r in t}
 
 
 # --- modifiers ---------------------------------------------------------------------------------------
@@ -268,6 +280,24 @@ def test_salvage_asct_candidate_is_an_option_and_not_recommended_goes_to_avoid()
     nope = TransplantState(prior_asct=True, months_asct_to_progression=12, salvage_asct="not-recommended")
     d = decide(state(lines=1, exposed=("lenalidomide",), transplant=nope))
     assert avoid(d)["salvage-ASCT"] == "remission-after-asct-under-18-months"
+
+
+def test_salvage_asct_avoid_names_what_decided_it():
+    """A long first remission after ASCT is never given as "remission under 18 months": at a later
+    relapse the reason is the point of the disease course, and the 18- vs 36-month disagreement
+    between the sources is not raised where the thresholds decide nothing."""
+    later = TransplantState(prior_asct=True, months_asct_to_progression=31, maintenance_after_asct=True,
+                            salvage_asct="not-recommended", salvage_why="relapse after 3 lines (an option at first relapse)")
+    d = decide(state(lines=3, refractory=("lenalidomide", "pomalidomide"), exposed=("bortezomib",), transplant=later))
+    reason = avoid(d)["salvage-ASCT"]
+    assert reason == "salvage-asct-at-first-relapse-only", reason
+    assert next(a.note for a in d.avoid if a.regimen == "salvage-ASCT").startswith("relapse after 3 lines")
+    assert "salvage-asct-thresholds" not in d.conflicts
+    unfit = TransplantState(prior_asct=True, months_asct_to_progression=130, maintenance_after_asct=False,
+                            salvage_asct="not-recommended", salvage_why="not fit for high-dose therapy (ECOG 3, age 83)")
+    d = decide(state(lines=1, exposed=("bortezomib",), transplant=unfit, ecog=3, age=83))
+    assert avoid(d)["salvage-ASCT"] == "not-fit-for-salvage-asct"
+    assert "salvage-asct-thresholds" not in d.conflicts
 
 
 def test_not_relapsed_and_insufficient_data_give_no_options():

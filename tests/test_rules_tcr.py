@@ -170,6 +170,22 @@ def test_sd_within_its_label_ranks_below_every_t_cell_redirecting_option():
         assert all(ranks["Sd"] > ranks[r] for r in ("teclistamab", "elranatamab", "talquetamab"))
 
 
+def test_sd_label_counts_prior_therapies_as_lines_of_therapy():
+    """Sd's "at least 4 prior therapies" is read as IMWG lines: penta-refractory after 3 lines whose
+    first line held several regimens (VRd induction, ASCT, lenalidomide maintenance) is outside the
+    label and Sd is not offered; after 4 lines it is."""
+    three = [["bortezomib", "lenalidomide", "dexamethasone", "melphalan"], ["carfilzomib", "pomalidomide", "dexamethasone"],
+             ["daratumumab", "pomalidomide", "dexamethasone"]]
+    s = state(lines=three, refractory=PENTA["refractory"])
+    s.penta_refractory = True
+    d = decide(s, car_t_available=False)
+    assert "Sd" not in {o.regimen for o in d.options}
+    assert any("Sd" in n and "3 prior lines, label from 4" in n for n in d.notes), d.notes
+    s4 = state(lines=[*three, ["elotuzumab", "pomalidomide", "dexamethasone"]], refractory=PENTA["refractory"])
+    s4.penta_refractory = True
+    assert "Sd" in {o.regimen for o in decide(s4, car_t_available=False).options}
+
+
 def test_sd_is_never_preferred_for_a_non_penta_tcr_patient_without_car_t():
     d = decide(state(**TCR), car_t_available=False)
     assert "Sd" not in tiers(d)["preferred"] + tiers(d)["other"]
@@ -260,8 +276,9 @@ REGIONAL = {code for code, r in K.catalog.regimens.items() if r.labels and _term
 
 
 def test_the_regions_differ_in_the_expected_labels():
-    # BPd (EU only), BVd's line count, Tec-Dara's status; bispecific monotherapy: >= 4 (US) vs >= 3 (EU)
-    assert {"BPd", "BVd", "Tec-Dara", "teclistamab", "elranatamab", "talquetamab", "linvoseltamab"} == REGIONAL
+    # BPd (EU only), BVd's line count, Tec-Dara's status; bispecific monotherapy: >= 4 (US) vs >= 3 (EU);
+    # PanoVd: panobinostat withdrawn in the US (2021), EU authorisation kept
+    assert {"BPd", "BVd", "Tec-Dara", "teclistamab", "elranatamab", "talquetamab", "linvoseltamab", "PanoVd"} == REGIONAL
 
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

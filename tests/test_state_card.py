@@ -210,3 +210,14 @@ def test_remission_after_car_t_is_said():
     assert st.targets["BCMA"] == "exposed" and st.agent_status("idecabtagene-vicleucel") == "exposed"
     assert "no progression since CAR-T (2023-03-01)" in card["summary"]
     assert "Off therapy, no progression since line 2" in card["detail"]
+
+
+def test_state_card_writes_drug_names_not_agent_ids():
+    """A clinician reads "idecabtagene vicleucel"; the contract's state extension keeps the id."""
+    from rules_builders import knowledge, state
+
+    s = state(lines=3, refractory=("lenalidomide", "idecabtagene-vicleucel"))
+    card = state_card(s, knowledge())
+    assert "idecabtagene vicleucel" in card["summary"] and "idecabtagene-vicleucel" not in card["summary"]
+    assert "idecabtagene-vicleucel" not in card["detail"]
+    assert "idecabtagene-vicleucel" in card["extension"][EXTENSION_KEY]["state"]["agents"]

@@ -176,6 +176,8 @@ class ClinicalState:
     neuropathy: bool = False
     insufficient_data: bool = False
     missing: list[str] = field(default_factory=list)  # what data was missing, for the cards
+    # why IMWG FLC progression cannot be judged ("λ missing"), "" when it can: one-line summaries say so
+    flc_unjudged: str = ""
     as_of: date | None = None
     # progression episodes (date, kind, source, detail) that the derivation used, for the cards
     progression_events: list[ProgressionEvent] = field(default_factory=list)

@@ -117,8 +117,9 @@ def decide_notices(state: ClinicalState, knowledge: Knowledge, setting: str | No
             fish_advice = ("bone marrow with FISH for progression-associated abnormalities only (del(17p), "
                            "1q gain/amplification); primary translocations found before stand and are not repeated")
         else:
-            fish_advice = ("bone marrow with FISH for high-risk abnormalities (del(17p), t(4;14), t(14;16), 1q) — "
-                           "none is on record yet")
+            fish_advice = ("bone marrow with a full FISH panel — none is on record yet: del(17p), t(4;14), t(14;16), "
+                           "t(14;20), 1q gain and del(1p32) for the IMS/IMWG 2025 risk, and t(11;14), which opens "
+                           "venetoclax")
         restage_open = awaiting_next_line(state) and not relapse_fish_on_file(state)
         if restage_open:
             out.append(Notice("restage-at-relapse", {"progression": prog, "extra": extra, "fish_advice": fish_advice},
@@ -158,7 +159,7 @@ def _salvage_params(state: ClinicalState, salvage: str, rules: Any) -> dict[str,
     threshold = (sal.get("seed003MinMonthsWithoutMaintenance", 24) if t.maintenance_after_asct is False
                  else sal.get("seed003MinMonthsWithMaintenance", 36))
     return {"months": _fmt_months(months), "why": why, "reason": reason, "maintenance": maint,
-            "threshold": threshold}
+            "threshold": threshold, "second_asct": sal.get("secondAsctText", "") if t.prior_asct else ""}
 
 
 def _high_risk_params(cyto: Any) -> dict[str, Any]:

@@ -153,17 +153,12 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         add(Entry(sal.get("regimen", "salvage-ASCT"), sources=tuple(sal.get("sources") or ()),
                   note=f"Salvage ASCT: {salvage} (see the salvage-ASCT notice)"), tier)
     elif salvage == "not-recommended" and setting != "triple-class-refractory":
-        months = state.transplant.months_asct_to_progression
-        if overruled_by_fitness(state, rules):
-            reason, note = "not-fit-for-salvage-asct", mods.get("fitness", {}).get("salvageAsctNote")
-        elif state.transplant.prior_asct and months is not None:
-            reason = sal.get("avoidReason", "remission-after-asct-under-18-months")
-            note = f"{months} months from ASCT to progression (< {sal.get('seed002MinMonths', 18)}, 002)"
-        else:
-            reason, note = "not-transplant-eligible", "never transplanted and not transplant-eligible"
+        reason, note = _salvage_avoid(state, rules, mods)
         avoid[sal.get("regimen", "salvage-ASCT")] = Avoid(sal.get("regimen", "salvage-ASCT"), reason, note=note)
-    if state.transplant.prior_asct and state.transplant.months_asct_to_progression is not None:
-        conflicts.append("salvage-asct-thresholds")
+    thresholds_decide = (state.prior_lines <= 1 and not overruled_by_fitness(state, rules)
+                         and not state.transplant.salvage_why.startswith("not fit"))
+    if state.transplant.prior_asct and state.transplant.months_asct_to_progression is not None and thresholds_decide:
+        conflicts.append("salvage-asct-thresholds")  # the 18- vs 36/24-month thresholds matter only here
 
     # Anti-CD38 exposed but not refractory; frailty: reorder within data-given lists.
     cd38 = state.classes.get("anti-CD38")
@@ -217,7 +212,9 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
             if conflict not in c.conflicts:
                 c.conflicts.append(conflict)
         active = [a for a in comps if a not in STEROIDS and a not in eff]
-        if min_active and comps and c.tier == "preferred" and len(active) < min_active:
+        # The two-active-drugs rule is for combinations; a CAR-T or bispecific is given alone.
+        if (min_active and comps and c.tier == "preferred" and len(active) < min_active
+                and not cat.is_t_cell_redirecting(reg)):
             c.tier = "other"
             c.notes.append(f"fewer than {min_active} drugs the disease is not refractory to (002)")
 
@@ -280,6 +277,25 @@ def rank_options(state: ClinicalState, knowledge: Knowledge, settings: Settings)
         failed_targets=adjusted.failed,
         t_cell_redirection=[o.regimen for o in options if o.tier != "if-unavailable" and cat.is_t_cell_redirecting(o.regimen)],
     )
+
+
+def _salvage_avoid(state: ClinicalState, rules: Rules, mods: dict[str, Any]) -> tuple[str, str | None]:
+    """Why salvage ASCT is not recommended, named by what decided it: fitness (ECOG >= 3, > 75),
+    a remission after the first ASCT shorter than the lower threshold, a relapse after more than one
+    line (an option at first relapse only), or no transplant and no eligibility."""
+    t = state.transplant
+    months = t.months_asct_to_progression
+    lo = mods.get("salvageAsct", {}).get("seed002MinMonths", 18)
+    if overruled_by_fitness(state, rules) or t.salvage_why.startswith("not fit"):
+        return "not-fit-for-salvage-asct", mods.get("fitness", {}).get("salvageAsctNote") or t.salvage_why or None
+    if t.prior_asct and months is not None and months < lo:
+        return (mods.get("salvageAsct", {}).get("avoidReason", "remission-after-asct-under-18-months"),
+                f"{months} months from ASCT to progression (< {lo})")
+    if t.salvage_why.startswith("relapse after"):
+        return "salvage-asct-at-first-relapse-only", t.salvage_why
+    if not t.prior_asct:
+        return "not-transplant-eligible", "never transplanted and not transplant-eligible"
+    return "salvage-asct-not-recommended", t.salvage_why or None
 
 
 REASON_PRIORITY = ("lenalidomide", "daratumumab", "isatuximab", "bortezomib", "carfilzomib", "pomalidomide")

@@ -176,13 +176,11 @@ def check_orders(
                 emit(Finding("bortezomib-route-neuropathy", ["bortezomib"], [d.ref], {"agent": agent}, [d],
                              route_change=spec.get("routeText", "subcutaneous")), d.ref)
         # 7. FISH panel at relapse.
-        if d.is_fish_panel and state.relapsed:
-            if state.cytogenetics.tested:
-                found = ", ".join(state.cytogenetics.findings) or "no abnormality reported"
-                prior = f"Earlier FISH on record: {found} — primary translocations found then still stand."
-            else:
-                prior = ("No earlier FISH result is in the record: if none was ever done, a first panel is "
-                         "reasonable (002 lists del(17p), t(4;14), t(14;16) and 1q in the assessment at relapse).")
+        # Only after an earlier FISH: without one, t(11;14) (venetoclax) and the translocations the
+        # IMS/IMWG 2025 risk needs are unknown, and the full panel is the right test.
+        if d.is_fish_panel and state.relapsed and state.cytogenetics.tested:
+            found = ", ".join(state.cytogenetics.findings) or "no abnormality reported"
+            prior = f"Earlier FISH on record: {found} — primary translocations found then still stand."
             emit(Finding("repeat-fish-primary-translocations", [], [d.ref], {"prior": prior}, [d]), d.ref)
 
     # 4. supportive care: once per category, naming the first drafted agent that needs it.

@@ -221,6 +221,17 @@ def flc_progressions(
 _GREEK = {"kappa": "κ", "lambda": "λ"}
 
 
+def flc_unjudged(record: PatientRecord, as_of: date | None = None) -> str:
+    """Short reason FLC progression cannot be judged ("λ missing", "κ missing", "κ and λ never on one
+    day"), or "" when it can be (or FLC is not the marker to follow). For one-line summaries."""
+    gaps = flc_gaps(record, as_of)
+    if not gaps:
+        return ""
+    if gaps[0].startswith("κ and λ"):
+        return "κ and λ never measured on the same day"
+    return ("λ" if gaps[0].startswith("κ") else "κ") + " missing"
+
+
 def flc_gaps(record: PatientRecord, as_of: date | None = None) -> list[str]:
     """What keeps FLC progression from being judged, in words for the card.
 

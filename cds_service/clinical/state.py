@@ -38,7 +38,7 @@ from cds_service.clinical.lines import (
     segment_lines,
 )
 from cds_service.clinical.model import ClinicalState, TherapyLine
-from cds_service.clinical.progression import all_progression_events, episodes, flc_gaps
+from cds_service.clinical.progression import all_progression_events, episodes, flc_gaps, flc_unjudged
 from cds_service.clinical.refractory import (
     agent_evidence,
     class_states,
@@ -210,6 +210,7 @@ def _derive(record: PatientRecord, as_of: date) -> ClinicalState:
         lines_before_relapse=_lines_before_relapse(st),
     )
     missing.extend(flc_gaps(record, as_of))
+    st.flc_unjudged = flc_unjudged(record, as_of)
     if st.relapsed and not record.m_protein:
         missing.append("no serum M-protein values: IMWG progression could not be checked from labs")
     missing.extend(f"data: {n}" for n in (record.notes or []) if isinstance(n, str))

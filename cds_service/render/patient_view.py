@@ -115,7 +115,10 @@ def _option_item(rules: Rules, opt: Any, texts: dict[str, str], with_note: bool,
 
 
 def _compact(opts: list[Any]) -> str:
-    return ", ".join(_display(o.regimen) + (f" ({o.grade})" if o.grade else "") for o in opts)
+    def one(o: Any) -> str:
+        tags = [t for t in (o.grade, f"off-label in {o.off_label}" if getattr(o, "off_label", None) else None) if t]
+        return _display(o.regimen) + (f" ({'; '.join(tags)})" if tags else "")
+    return ", ".join(one(o) for o in opts)
 
 
 def _avoid_lines(decision: OptionsDecision, limit: int = 8) -> list[str]:
@@ -127,13 +130,17 @@ def _avoid_lines(decision: OptionsDecision, limit: int = 8) -> list[str]:
     for reason, regs in groups.items():
         shown = regs[:limit]
         more = f" and {len(regs) - limit} more" if len(regs) > limit else ""
-        shown_reason = reason if reason.endswith("-refractory") else re.sub(r"\basct\b", "ASCT", reason.replace("-", " "))
+        trial = re.fullmatch(r"outside-(.+)-population", reason)
+        shown_reason = (reason if reason.endswith("-refractory") else f"outside the {trial.group(1)} population" if trial
+                        else re.sub(r"\basct\b", "ASCT", reason.replace("-", " ")))
         out.append(f"- {shown_reason}: {', '.join(_display(r) for r in shown)}{more}")
     return out
 
 
-def _summary(decision: OptionsDecision, short: str, texts: dict[str, str]) -> str:
+def _summary(decision: OptionsDecision, short: str, texts: dict[str, str], flc_unjudged: str = "") -> str:
     if decision.setting == "not-relapsed":
+        if flc_unjudged:
+            return texts.get("summaryFlcUnjudged", "Progression cannot be judged from FLC ({why})").format(why=flc_unjudged)
         return texts.get("summaryNotRelapsed", "No relapse documented")
     if decision.setting == "insufficient-data":
         return texts.get("summaryInsufficient", "Treatment history insufficient")
@@ -148,13 +155,26 @@ def _summary(decision: OptionsDecision, short: str, texts: dict[str, str]) -> st
             break
         parts.append(part)
     text += ", ".join(parts)
-    reasons = list(dict.fromkeys(a.reason for a in decision.avoid))
+    # The most telling avoid reason: refractoriness first (the seeds' named pitfall), then the rest.
+    reasons = sorted(dict.fromkeys(a.reason for a in decision.avoid), key=lambda r: not r.endswith("-refractory"))
     if reasons:
-        avoid = "; avoid " + (reasons[0].replace("-refractory", "") + "-based" if reasons[0].endswith("-refractory")
-                              else reasons[0])
+        avoid = "; avoid " + _avoid_words(reasons[0], decision)
         if len(text + avoid) <= MAX_SUMMARY:
             text += avoid
     return text
+
+
+def _avoid_words(reason: str, decision: OptionsDecision) -> str:
+    """An avoid reason code in words for the one-line summary."""
+    if reason.endswith("-refractory"):
+        return reason.replace("-refractory", "") + "-based"
+    regs = [_display(a.regimen) for a in decision.avoid if a.reason == reason]
+    trial = re.fullmatch(r"outside-(.+)-population", reason)
+    if trial:
+        return f"{', '.join(regs)} (outside the {trial.group(1)} population)"
+    if "salvage" in reason or "asct" in reason:
+        return "salvage ASCT" + (" (not fit)" if reason.startswith("not-fit") else "")
+    return f"{', '.join(regs)} ({reason.replace('-', ' ')})"
 
 
 def notice_line(notice: Notice, rules: Rules) -> str | None:
@@ -215,7 +235,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
                  if not any(similar(n, x) for x in said)]
         said.extend(notes)
         if notes:
-            blocks.append((3, "\n".join(f"- {clip(n, 200)}" for n in notes)))
+            blocks.append((3, "**Notes**\n\n" + "\n".join(f"- {clip(n, 200)}" for n in notes)))
     if texts.get("footer") and decision.options:
         blocks.append((0, f"_{say(rules, texts['footer'])}_"))
     src_ids = list(spec.get("sources") or []) + list(decision.source_ids)
@@ -244,7 +264,7 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
                       names(rules))
     return make_card(
         kind="options", rule_id=f"options/{decision.setting}", knowledge_version=rules.version,
-        summary=_summary(decision, short, texts), indicator=indicator, detail=fit(blocks), sources=sources,
+        summary=_summary(decision, short, texts, state.flc_unjudged), indicator=indicator, detail=fit(blocks), sources=sources,
         source_label=src["label"], source_url=src.get("url"),
         extra={"setting": decision.setting,
                "options": [o.to_contract() for o in decision.options],

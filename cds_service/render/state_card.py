@@ -6,6 +6,7 @@ check each statement against the chart in seconds (dates, lines, resource refere
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -86,6 +87,9 @@ def summary_text(state: ClinicalState) -> str:
     elif state.on_first_line:
         ongoing = bool(state.lines and state.lines[-1].ongoing)
         head = "Myeloma on first line, not relapsed" if ongoing else "Myeloma after 1 line, not relapsed"
+        if state.flc_unjudged:  # "not relapsed" would claim more than the chart allows
+            head = (("Myeloma on first line" if ongoing else "Myeloma after 1 line")
+                    + f": progression cannot be judged from FLC ({state.flc_unjudged})")
     elif state.relapsed:
         head = f"Relapsed myeloma after {n} line{plural}"
         last = state.lines[-1] if state.lines else None
@@ -102,6 +106,8 @@ def summary_text(state: ClinicalState) -> str:
             head = f"Relapsed myeloma, on line {n} since {last.start.isoformat()}"
     else:
         head = f"Myeloma after {n} line{plural}, no progression documented"
+        if state.flc_unjudged:
+            head = f"Myeloma after {n} line{plural}: progression cannot be judged from FLC ({state.flc_unjudged})"
     refr = _refractory_agents(state)
     if state.penta_refractory:
         label = "penta-refractory"
@@ -250,7 +256,9 @@ def _classes_section(state: ClinicalState) -> list[str]:
     if state.last_progression:
         last.append(f"last progression {_d(state.last_progression)}")
     elif not state.relapsed:
-        last.append("no progression documented after the first line started (not relapsed)")
+        last.append("no progression documented after the first line started"
+                    + (f"; progression cannot be judged from FLC ({state.flc_unjudged})" if state.flc_unjudged
+                       else " (not relapsed)"))
     if state.last_response_months is not None:
         last.append(f"last response {state.last_response_months:g} months"
                     + (" (short: < 18 months, treat as high-risk)" if state.short_response else ""))
@@ -380,16 +388,29 @@ def state_card(state: ClinicalState, knowledge: Knowledge) -> dict[str, Any]:
             else:
                 notes.append(line)
         notes = [clinician_text(n, names(rules)) for n in notes]
+    words = _agent_words(knowledge)
     return make_card(
         kind="state",
         rule_id=RULE_ID,
         knowledge_version=knowledge.version,
-        summary=summary_text(state),
+        summary=words(summary_text(state)),
         indicator=indicator,
-        detail=clinician_text(detail_markdown(state, notes, salvage_line, str(texts.get("footer", ""))),
-                              rules.texts.get("sourceNames") if state.multiple_myeloma else None),
+        detail=words(clinician_text(detail_markdown(state, notes, salvage_line, str(texts.get("footer", ""))),
+                                    rules.texts.get("sourceNames") if state.multiple_myeloma else None)),
         sources=[{k: v for k, v in s.items() if k != "label"} for s in SOURCES],
         source_label=str(texts.get("cardSource") or SOURCES[0]["label"]),
         source_url=SOURCES[0]["url"],
         extra={"state": state.to_contract(), **({"notices": folded} if folded else {})},
     )
+
+
+def _agent_words(knowledge: Knowledge) -> Any:
+    """Agent ids written as clinicians write the drug: "ciltacabtagene autoleucel", not the id
+    "ciltacabtagene-autoleucel" (the contract's `state` extension keeps the ids)."""
+    ids = sorted((str(a.get("name", "")) for a in (knowledge.mappings.get("agents") or {}).get("agents", [])
+                  if "-" in str(a.get("name", ""))), key=len, reverse=True)
+    if not ids:
+        return lambda text: text
+    pattern = re.compile(r"(?<![\w/-])(" + "|".join(re.escape(i) for i in ids) + r")(?![\w-])")
+    return lambda text: pattern.sub(lambda m: m.group(1).replace("-", " "), text)
+

@@ -156,6 +156,21 @@ def test_kappa_without_lambda_says_progression_cannot_be_judged(service: Any, ck
     ck.done()
 
 
+@pytest.mark.parametrize("unit", ["mg/L", "mg/dL"])
+def test_kappa_only_one_line_summaries_do_not_say_not_relapsed(service: Any, ck: Checker, unit: str) -> None:
+    """S17c. κ rising without λ: the one-line summaries (what a busy clinician reads) say that
+    progression cannot be judged from FLC because λ is missing — never a plain "not relapsed". With
+    λ reported the patient has relapsed, and no summary speaks of missing λ."""
+    cards = call(service(), kappa_lc_patient(unit, lambda_reported=False).cds_request(), ck)
+    summaries = [c.get("summary", "") for c in cards]
+    ck(not any(re.search(r"not relapsed", s, re.I) for s in summaries), f"'not relapsed' in {summaries}")
+    ck(any(re.search(r"cannot be judged", s) and "λ missing" in s for s in summaries),
+       f"no summary says FLC progression cannot be judged (λ missing): {summaries}")
+    with_lambda = call(service(), kappa_lc_patient(unit, lambda_reported=True).cds_request(), ck)
+    ck(not any("λ missing" in c.get("summary", "") for c in with_lambda), "λ reported, yet a summary says it is missing")
+    ck.done()
+
+
 # ------------------------------------------------------------------------------ undated records
 @pytest.mark.parametrize("asserted", ["2021-05-15", "2022-03-01"], ids=["asserted-during-induction",
                                                                           "asserted-after-maintenance-began"])
