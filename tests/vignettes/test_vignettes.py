@@ -1,6 +1,6 @@
-"""Clinical vignettes, judged the way the hidden harness judges: every fixture patient is run through
-the Flask app twice - once with its prefetch, once with prefetch removed and the data fetched from a
-real local FHIR server - and the cards are checked against tests/vignettes/expected.yaml.
+"""Clinical vignettes: every fixture patient is run through the Flask app with its prefetch, and with
+prefetch removed and the data fetched from a real local FHIR server (plus paging, partial prefetch,
+token and no-_include variants) - and the cards are checked against tests/vignettes/expected.yaml.
 
 Three scores are printed at the end (`python -m pytest tests/vignettes -q -s`): state checks,
 setting/option/notice checks and order-finding checks, as percentages over all vignettes and modes.
@@ -39,7 +39,7 @@ SERVICE_FOR_HOOK = {"patient-view": "mm-next-line", "order-select": "mm-order-ch
 SCORE: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
 TIMINGS_MS: dict[str, list[float]] = defaultdict(list)  # mode -> service response times
 CATEGORIES = ("state", "setting/options/notices", "order findings")
-# the hidden harness runs prefetch and fetch; the extra modes probe paging and partial prefetch
+# prefetch and fetch are how EHRs call the service; the extra modes probe paging, partial prefetch, tokens
 MODES = ("prefetch", "fetch", "fetch-paged", "partial-prefetch", "fetch-token", "fetch-no-include")
 TOKEN = "vignette-access-token-0001"
 REPORT_MODES = (*MODES, "config-variants")
@@ -232,7 +232,7 @@ def print_score() -> Iterator[None]:
     yield
     if not SCORE:
         return
-    lines = ["", "=== vignette score (hidden-harness style) ==="]
+    lines = ["", "=== vignette score ==="]
     for cat in CATEGORIES:
         modes = SCORE.get(cat)
         if not modes:
