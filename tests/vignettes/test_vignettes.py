@@ -1,6 +1,6 @@
-"""Clinical vignettes, judged the way the hidden harness judges: every fixture patient is run through
-the Flask app twice - once with its prefetch, once with prefetch removed and the data fetched from a
-real local FHIR server - and the cards are checked against tests/vignettes/expected.yaml.
+"""Clinical vignettes: every fixture patient is run through the Flask app with its prefetch, and with
+prefetch removed and the data fetched from a real local FHIR server (plus paging, partial prefetch,
+token and no-_include variants) - and the cards are checked against tests/vignettes/expected.yaml.
 
 Three scores are printed at the end (`python -m pytest tests/vignettes -q -s`): state checks,
 setting/option/notice checks and order-finding checks, as percentages over all vignettes and modes.
@@ -39,7 +39,7 @@ SERVICE_FOR_HOOK = {"patient-view": "mm-next-line", "order-select": "mm-order-ch
 SCORE: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
 TIMINGS_MS: dict[str, list[float]] = defaultdict(list)  # mode -> service response times
 CATEGORIES = ("state", "setting/options/notices", "order findings")
-# the hidden harness runs prefetch and fetch; the extra modes probe paging and partial prefetch
+# prefetch and fetch are how EHRs call the service; the extra modes probe paging, partial prefetch, tokens
 MODES = ("prefetch", "fetch", "fetch-paged", "partial-prefetch", "fetch-token", "fetch-no-include")
 TOKEN = "vignette-access-token-0001"
 REPORT_MODES = (*MODES, "config-variants")
@@ -120,16 +120,24 @@ def check_patient_view(ck: Checker, exp: dict[str, Any], cards: list[dict[str, A
         return
     if "state" in exp:
         check_state(ck, exp["state"], cards)
+    for text in exp.get("state_detail_include", []):
+        # words the state card must say to the clinician (e.g. which data are missing)
+        details = [str(c.get("detail") or "") for c in cards if _ext(c).get("kind") == "state"]
+        ck.check("state", f"state-detail+{text}", any(text in d for d in details), "not in the state card's detail")
     options_cards = _cards_of(cards, "options")
     opt = options_cards[0] if len(options_cards) == 1 else {}
-    needs_options = any(k in exp for k in ("setting", "preferred_include", "options_include", "avoid_include"))
+    if exp.get("setting") == "on-therapy":
+        # the current line is running: no next-line menu at all (CONTRACT)
+        ck.check(cat, "setting", not options_cards, f"on-therapy: expected no options card, got {len(options_cards)}")
+    needs_options = any(k in exp for k in ("setting", "preferred_include", "options_include", "avoid_include")) \
+        and exp.get("setting") != "on-therapy"
     if needs_options:
         ck.check(cat, "options-card", len(options_cards) == 1, f"expected one options card, got {len(options_cards)}")
     options = [o for o in opt.get("options") or [] if isinstance(o, dict)]
     preferred = {o.get("regimen") for o in options if o.get("tier") == "preferred"}
     listed = {o.get("regimen") for o in options}
     avoid = {a.get("regimen") for a in opt.get("avoid") or [] if isinstance(a, dict)}
-    if "setting" in exp:
+    if "setting" in exp and exp["setting"] != "on-therapy":
         ck.check(cat, "setting", opt.get("setting") == exp["setting"], f"want {exp['setting']}, got {opt.get('setting')}")
     for r in exp.get("preferred_include", []):
         ck.check(cat, f"preferred+{r}", r in preferred, f"preferred = {sorted(map(str, preferred))}")
@@ -224,7 +232,7 @@ def print_score() -> Iterator[None]:
     yield
     if not SCORE:
         return
-    lines = ["", "=== vignette score (hidden-harness style) ==="]
+    lines = ["", "=== vignette score ==="]
     for cat in CATEGORIES:
         modes = SCORE.get(cat)
         if not modes:
@@ -309,7 +317,8 @@ def test_vignette(client, name: str, mode: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_config_variant(name: str, tmp_path: Path) -> None:
-    """The same patient under an institution's availability settings (CAR_T_AVAILABLE, UNAVAILABLE_AGENTS)."""
+    """The same patient under an institution's settings: availability (CAR_T_AVAILABLE, UNAVAILABLE_AGENTS) or
+    the region whose labels apply (LABEL_REGION)."""
     from cds_service.app import create_app
 
     exp = VARIANTS[name]
@@ -393,7 +402,7 @@ def test_fixture_resources_are_valid_r4(name: str) -> None:
 def test_expectations_use_contract_vocabulary() -> None:
     text = CONTRACT.read_text()
     settings = {"first-relapse-len-sensitive", "first-relapse-len-refractory", "first-relapse-after-anti-cd38",
-                "later-relapse", "triple-class-refractory", "not-relapsed", "insufficient-data"}
+                "later-relapse", "triple-class-refractory", "on-therapy", "not-relapsed", "insufficient-data"}
     for name, exp in VIGNETTES.items():
         if "setting" in exp:
             assert exp["setting"] in settings, name
