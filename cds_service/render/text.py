@@ -54,10 +54,18 @@ def strip_chart_refs(text: str) -> str:
     if "/" not in text:
         return text
     text = _CHART_REF.sub("", text)
-    text = _EMPTY_PAREN.sub("", text)
-    text = re.sub(r"\(\s*[,;]\s*", "(", text)
-    text = re.sub(r"[,;]\s*\)", ")", text)
-    return re.sub(r"[ \t]{2,}", " ", text)
+    if "(" in text or "[" in text:
+        text = _EMPTY_PAREN.sub("", text)
+    if "(" in text:
+        text = _OPEN_PAREN_PUNCT.sub("(", text)
+    if ")" in text:
+        text = _PUNCT_CLOSE_PAREN.sub(")", text)
+    return _RUN_OF_SPACES.sub(" ", text) if "  " in text or "\t" in text else text
+
+
+_OPEN_PAREN_PUNCT = re.compile(r"\(\s*[,;]\s*")
+_PUNCT_CLOSE_PAREN = re.compile(r"[,;]\s*\)")
+_RUN_OF_SPACES = re.compile(r"[ \t]{2,}")
 
 
 _SEEDS_BEYOND = re.compile(r"beyond the seeds(?:['’] graded recommendations)?")
@@ -229,8 +237,12 @@ def card_source(sources: list[dict[str, Any]], fallback: str, names: Mapping[str
     return {"label": fallback}
 
 
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]+")  # the words of _norm(text).split(), found in one pass
+
+
 def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 def unique(parts: Iterable[str]) -> list[str]:
@@ -258,8 +270,8 @@ _FILLER = frozenset({"eha", "esmo", "2021", "grade", "the", "a", "an", "of", "in
 
 def adds_to(note: str, line: str) -> bool:
     """Whether a note says anything the line does not already say (word level)."""
-    words = set(_norm(note).split()) - _FILLER
-    return bool(words - set(_norm(line).split()))
+    words = set(_WORD.findall(note.lower())) - _FILLER
+    return bool(words - set(_WORD.findall(line.lower())))
 
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s")
@@ -284,8 +296,8 @@ def paragraphs(text: str) -> str:
 
 def similar(a: str, b: str, ratio: float = 0.6) -> bool:
     """Two texts that say mostly the same thing (shared words over the shorter one's words)."""
-    wa = set(_norm(a).split()) - _FILLER
-    wb = set(_norm(b).split()) - _FILLER
+    wa = set(_WORD.findall(a.lower())) - _FILLER
+    wb = set(_WORD.findall(b.lower())) - _FILLER
     if not wa or not wb:
         return False
     return len(wa & wb) / min(len(wa), len(wb)) >= ratio
