@@ -14,6 +14,7 @@ the steady state a gunicorn worker sees, not start-up.
 from __future__ import annotations
 
 import argparse
+import gc
 import tempfile
 import time
 from pathlib import Path
@@ -109,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         warm = bodies[:5]
     for body in warm:
         run(SERVICE_ID, decode_request(body, knowledge)[0], settings, knowledge)
+    # The collector as a served worker runs it (cds_service/server.py: pre_fork, post_fork).
+    from cds_service.server import GC_THRESHOLDS
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
     profiler = Profiler(interval=args.interval)
     profiler.start()

@@ -18,6 +18,8 @@ import orjson
 T = TypeVar("T")
 _MISSING = object()
 
+# first ten characters of a full date or dateTime -> the date they spell (calendar days only)
+_DAYS: dict[str, date] = {}
 _DATE_RE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
 
 
@@ -73,9 +75,18 @@ def parse_date(value: Any, end: bool = False) -> date | None:
     if not isinstance(value, str):
         return None
     if len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit():
+        day = value[:10]
+        hit = _DAYS.get(day)
+        if hit is not None:  # a calendar day read before (a chart repeats its days on every result)
+            return hit
         try:  # fast path: a full date or dateTime, the usual case
             d = date(int(value[:4]), int(value[5:7]), int(value[8:10]))
-            return d if 1800 <= d.year <= 2200 else None
+            if not 1800 <= d.year <= 2200:
+                return None
+            if len(_DAYS) >= 50_000:
+                _DAYS.clear()
+            _DAYS[day] = d
+            return d
         except ValueError:
             pass  # odd shapes ("2023-04-5T..."): the general reader below decides
     m = _DATE_RE.match(value)

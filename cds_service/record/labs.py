@@ -11,6 +11,7 @@ Codes and wordings are data (`mappings/observations.yaml`: `codes` roles and `la
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -92,6 +93,7 @@ def _quantity(res: dict) -> tuple[float | None, str]:
     return None, ""
 
 
+@functools.lru_cache(maxsize=1024)  # a chart repeats a handful of unit strings on every result
 def _norm_unit(unit: str) -> str:
     u = unit.strip().lower().replace(" ", "").replace("{", "").replace("}", "")
     return u.replace("per", "/").replace("hours", "h").replace("hour", "h").replace("hrs", "h").replace("hr", "h")

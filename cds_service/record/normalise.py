@@ -810,7 +810,8 @@ def _dedupe(resources: Any) -> list[dict]:
     for r in as_list(resources):
         if not isinstance(r, dict):
             continue
-        if r.get("resourceType") == "Bundle":  # tolerate a Bundle left packed
+        rt = r.get("resourceType")
+        if rt == "Bundle":  # tolerate a Bundle left packed
             for e in as_list(r.get("entry")):
                 inner = as_dict(e).get("resource")
                 if isinstance(inner, dict):
@@ -821,11 +822,14 @@ def _dedupe(resources: Any) -> list[dict]:
                         seen.add((rt, rid))
                     out.append(inner)
             continue
-        rt, rid = as_str(r.get("resourceType")), as_str(r.get("id"))
+        rid = r.get("id")
+        if rid.__class__ is not str:  # the usual case is a string id: no conversion
+            rid = as_str(rid)
         if rid:
-            if (rt, rid) in seen:
+            key = (rt if rt.__class__ is str else as_str(rt), rid)
+            if key in seen:
                 continue
-            seen.add((rt, rid))
+            seen.add(key)
         out.append(r)
     return out
 
@@ -844,9 +848,13 @@ def build_record(resources: list[dict], as_of: date, knowledge: Knowledge) -> Pa
         if r.get("resourceType") == "Medication":
             meds.add(r)
     for i, res in enumerate(items):
-        rtype = as_str(res.get("resourceType"))
+        rtype = res.get("resourceType")
+        if rtype.__class__ is not str:
+            rtype = as_str(rtype)
         try:
-            if rtype in MED_TYPES:
+            if rtype == "Observation":  # most of a chart: tested first
+                read_observation(res, knowledge, record)
+            elif rtype in MED_TYPES:
                 uses = read_medication(res, rtype, meds, knowledge, as_of)
                 record.medications.extend(uses)
                 ev = medication_progression(res, uses)
@@ -854,8 +862,6 @@ def build_record(resources: list[dict], as_of: date, knowledge: Knowledge) -> Pa
                     record.progressions.append(ev)
             elif rtype == "Condition":
                 read_condition(res, knowledge, record)
-            elif rtype == "Observation":
-                read_observation(res, knowledge, record)
             elif rtype in ("DiagnosticReport", "DocumentReference"):
                 read_report(res, knowledge, record)
             elif rtype == "Procedure":

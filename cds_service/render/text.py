@@ -54,14 +54,37 @@ def strip_chart_refs(text: str) -> str:
     if "/" not in text:
         return text
     text = _CHART_REF.sub("", text)
-    text = _EMPTY_PAREN.sub("", text)
-    text = re.sub(r"\(\s*[,;]\s*", "(", text)
-    text = re.sub(r"[,;]\s*\)", ")", text)
-    return re.sub(r"[ \t]{2,}", " ", text)
+    if "(" in text or "[" in text:
+        text = _EMPTY_PAREN.sub("", text)
+    if "(" in text:
+        text = _OPEN_PAREN_PUNCT.sub("(", text)
+    if ")" in text:
+        text = _PUNCT_CLOSE_PAREN.sub(")", text)
+    return _RUN_OF_SPACES.sub(" ", text) if "  " in text or "\t" in text else text
+
+
+_OPEN_PAREN_PUNCT = re.compile(r"\(\s*[,;]\s*")
+_PUNCT_CLOSE_PAREN = re.compile(r"[,;]\s*\)")
+_RUN_OF_SPACES = re.compile(r"[ \t]{2,}")
+
+
+_SEEDS_BEYOND = re.compile(r"beyond the seeds(?:['’] graded recommendations)?")
+_SEEDS_DISAGREE = re.compile(r"\b(?:[Tt]he )?[Ss]eeds disagree\b")
+_THE_SEEDS = re.compile(r"\bthe seeds\b")
+_EMPTY_PARENS = re.compile(r"\(\s*\)")
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.;:])")
+_SPACES = re.compile(r"[ \t]{2,}")
+_CAP_LETTER = re.compile(_CAP + r"\s*([a-z])?")
+_IDS = re.compile(r"00\d")
 
 
 def clinician_text(text: str, names: Mapping[str, Any] | None = None) -> str:
-    """The text with internal source ids replaced by the names clinicians use, chart ids removed."""
+    """The text with internal source ids replaced by the names clinicians use, chart ids removed.
+
+    Each substitution runs only when the text holds what its pattern cannot match without (a
+    substring test costs far less than a regex scan, and most card texts name no source id):
+    the result is the same as running every substitution.
+    """
     if not text:
         return text
     nm = _names(names)
@@ -69,39 +92,51 @@ def clinician_text(text: str, names: Mapping[str, Any] | None = None) -> str:
     def name(sid: str) -> str | None:
         return nm.get(sid)
 
-    text = _SEED_FILE.sub("", text)
-    text = _SEED_REF.sub("", text)
+    if ".txt" in text:
+        text = _SEED_FILE.sub("", text)
+    if "(seed " in text:
+        text = _SEED_REF.sub("", text)
 
-    def grade(m: re.Match[str]) -> str:
-        n = name(m.group(1))
-        return f"{n} grade {m.group(2)}" if n else f"grade {m.group(2)}"
+    if "00" in text:
+        def grade(m: re.Match[str]) -> str:
+            n = name(m.group(1))
+            return f"{n} grade {m.group(2)}" if n else f"grade {m.group(2)}"
 
-    text = _SEED_GRADE.sub(grade, text)
+        if "[" in text:
+            text = _SEED_GRADE.sub(grade, text)
 
-    def paren(m: re.Match[str]) -> str:
-        ids = re.findall(r"00\d", m.group(1))
-        named = list(dict.fromkeys(n for n in (name(i) for i in ids) if n))
-        return f"({', '.join(named)})" if named else ""
+        def paren(m: re.Match[str]) -> str:
+            ids = _IDS.findall(m.group(1))
+            named = list(dict.fromkeys(n for n in (name(i) for i in ids) if n))
+            return f"({', '.join(named)})" if named else ""
 
-    text = _SEED_PAREN.sub(paren, text)
+        if "(" in text:
+            text = _SEED_PAREN.sub(paren, text)
 
-    def lead(m: re.Match[str]) -> str:
-        ids = re.findall(r"00\d", m.group(2))
-        named = list(dict.fromkeys(n for n in (name(i) for i in ids) if n))
-        return m.group(1) + (f"{' and '.join(named)}: " if named else _CAP)
+        def lead(m: re.Match[str]) -> str:
+            ids = _IDS.findall(m.group(2))
+            named = list(dict.fromkeys(n for n in (name(i) for i in ids) if n))
+            return m.group(1) + (f"{' and '.join(named)}: " if named else _CAP)
 
-    text = _SEED_LEAD.sub(lead, text)
-    text = _SEED_BARE.sub(lambda m: name(m.group(1)) or (_CAP + GENERIC_MENTION), text)
-    text = _GRADE_ALONE.sub(r" (grade \1)", text)
-    text = re.sub(r"beyond the seeds(?:['’] graded recommendations)?", "not graded in IMWG 2021", text)
-    text = re.sub(r"\b(?:[Tt]he )?[Ss]eeds disagree\b", "Sources disagree", text)
-    text = re.sub(r"\bthe seeds\b", "the sources", text)
+        if "00" in text:
+            text = _SEED_LEAD.sub(lead, text)
+        if "00" in text:
+            text = _SEED_BARE.sub(lambda m: name(m.group(1)) or (_CAP + GENERIC_MENTION), text)
+    if "[" in text:
+        text = _GRADE_ALONE.sub(r" (grade \1)", text)
+    if "eeds" in text:
+        text = _SEEDS_BEYOND.sub("not graded in IMWG 2021", text)
+        text = _SEEDS_DISAGREE.sub("Sources disagree", text)
+        text = _THE_SEEDS.sub("the sources", text)
     text = strip_chart_refs(text)
-    text = re.sub(r"\(\s*\)", "", text)
-    text = re.sub(r"[ \t]+([,.;:])", r"\1", text)
-    text = re.sub(r"[ \t]{2,}", " ", text)
+    if "(" in text:
+        text = _EMPTY_PARENS.sub("", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    if "  " in text or "\t" in text:
+        text = _SPACES.sub(" ", text)
     # a sentence whose attribution was dropped (or now starts with a generic mention) is capitalised
-    text = re.sub(_CAP + r"\s*([a-z])?", _capitalise_marked, text).replace(_CAP, "")
+    if _CAP in text:
+        text = _CAP_LETTER.sub(_capitalise_marked, text).replace(_CAP, "")
     return text.strip()
 
 
@@ -119,7 +154,34 @@ def opens_work(url: str | None) -> bool:
 
 
 def source_name(src: Mapping[str, Any], names: Mapping[str, Any] | None = None) -> str | None:
-    """'IKEMA — Moreau et al., Lancet 2021'; a guideline by its name and year; None if not citable."""
+    """'IKEMA — Moreau et al., Lancet 2021'; a guideline by its name and year; None if not citable.
+
+    Sources are knowledge, cited on every card: the name is worked out once per source (by the
+    fields it is made of and the names in force) and remembered.
+    """
+    try:
+        key = (src.get("label"), src.get("seed"), src.get("citation"), src.get("url"),
+               tuple(names.items()) if names else ())
+        return _source_name_cached(key, src, names)
+    except TypeError:  # an unhashable field (not from the knowledge files): worked out each time
+        return _source_name(src, names)
+
+
+def _source_name_cached(key: tuple[Any, ...], src: Mapping[str, Any], names: Mapping[str, Any] | None) -> str | None:
+    hit = _SOURCE_NAMES.get(key, _MISSING)
+    if hit is _MISSING:
+        hit = _source_name(src, names)
+        if len(_SOURCE_NAMES) >= 4096:
+            _SOURCE_NAMES.clear()
+        _SOURCE_NAMES[key] = hit
+    return hit  # type: ignore[return-value]
+
+
+_SOURCE_NAMES: dict[tuple[Any, ...], str | None] = {}
+_MISSING = object()
+
+
+def _source_name(src: Mapping[str, Any], names: Mapping[str, Any] | None = None) -> str | None:
     if src.get("label"):
         return str(src["label"])
     seed = str(src.get("seed") or "")[:3]
@@ -175,8 +237,12 @@ def card_source(sources: list[dict[str, Any]], fallback: str, names: Mapping[str
     return {"label": fallback}
 
 
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]+")  # the words of _norm(text).split(), found in one pass
+
+
 def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 def unique(parts: Iterable[str]) -> list[str]:
@@ -204,8 +270,8 @@ _FILLER = frozenset({"eha", "esmo", "2021", "grade", "the", "a", "an", "of", "in
 
 def adds_to(note: str, line: str) -> bool:
     """Whether a note says anything the line does not already say (word level)."""
-    words = set(_norm(note).split()) - _FILLER
-    return bool(words - set(_norm(line).split()))
+    words = set(_WORD.findall(note.lower())) - _FILLER
+    return bool(words - set(_WORD.findall(line.lower())))
 
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s")
@@ -230,8 +296,8 @@ def paragraphs(text: str) -> str:
 
 def similar(a: str, b: str, ratio: float = 0.6) -> bool:
     """Two texts that say mostly the same thing (shared words over the shorter one's words)."""
-    wa = set(_norm(a).split()) - _FILLER
-    wb = set(_norm(b).split()) - _FILLER
+    wa = set(_WORD.findall(a.lower())) - _FILLER
+    wb = set(_WORD.findall(b.lower())) - _FILLER
     if not wa or not wb:
         return False
     return len(wa & wb) / min(len(wa), len(wb)) >= ratio
