@@ -325,8 +325,11 @@ def test_sandbox_interaction_feedback_and_paste(live, client, app, tmp_path):
     assert out["acceptedSuggestion"] in json.dumps(by_card[out["acceptedCard"]], default=str)
     assert by_card[out["dismissedCard"]]["outcome"] == "overridden"
     assert out["dismissReason"] and out["dismissReason"] in json.dumps(by_card[out["dismissedCard"]], default=str)
+    # the page marks its calls: stored as `sandbox`, never counted as clinicians' feedback
+    assert {r["origin"] for r in rows} == {"sandbox"}
     report = store.feedback_report()
-    assert report["total"] == 2 and report["unknownCards"] == 0
+    assert report["total"] == 0 and report["excluded"]["sandbox"] == 2
+    assert store.feedback_report(origins=("sandbox",))["total"] == 2
 
 
 HOSTILE = [
