@@ -1,6 +1,6 @@
 """`python -m cds_service <command>`: serve, evaluate, check, feedback-report, purge, migrate, jwks,
 validate-knowledge, knowledge-diff. Exit codes: 0 ok, 1 the conformance check found failures,
-2 bad usage or input, 3 configuration, 4 knowledge, 5 database, 6 port (cds_service/startup.py)."""
+2 bad usage or input, 3 configuration, 4 knowledge, 5 database, 6 port (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -226,7 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str]) -> int:
     # their options belong to the store commands' own parsers (store/report.py)
     if argv[:1] == ["feedback-report"]:
         from cds_service.store.report import feedback_report_main

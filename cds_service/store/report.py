@@ -63,7 +63,7 @@ def _fail(command: str, exc: Exception) -> int:
 
 def feedback_report_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m cds_service feedback-report", description=__doc__)
-    parser.add_argument("--json", action="store_true", help="print CONTRACT's JSON object")
+    parser.add_argument("--json", action="store_true", help="print the JSON object of the contract (docs/contract.md)")
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: MMCDS_DATABASE_URL or the data folder)")
     parser.add_argument("--since", type=parse_day, help="outcomes at or after this day (YYYY-MM-DD, UTC)")
     parser.add_argument("--until", type=parse_day, help="outcomes before this day (YYYY-MM-DD, UTC; exclusive)")
