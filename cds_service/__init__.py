@@ -1,3 +1,3 @@
 """CDS Hooks service for relapsed/refractory multiple myeloma."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
