@@ -65,3 +65,24 @@ def test_each_fact_once():
 @given(st.lists(st.tuples(st.integers(0, 3), st.text(min_size=1, max_size=900)), min_size=1, max_size=8))
 def test_fit_never_exceeds_the_limit(blocks):
     assert len(fit(blocks)) <= MAX_DETAIL
+
+
+def test_finding_and_options_cards_write_drug_names_not_agent_ids():
+    """A clinician reads "ciltacabtagene autoleucel", not the id "ciltacabtagene-autoleucel"; the
+    machine-readable extension keeps the ids."""
+    import json
+    from pathlib import Path
+
+    from cds_service.app import create_app
+
+    root = Path(__file__).resolve().parent.parent / "fixtures" / "patients"
+    app = create_app({"AUTH_MODE": "none", "DATABASE_URL": "sqlite://", "AS_OF_DATE": "2026-11-01", "WARMUP": "false"})
+    client = app.test_client()
+    for name, service in (("p50-e-relapse-20mo-after-cilta-cel-procedure.json", "mm-next-line"),
+                          ("p50-e-relapse-20mo-after-cilta-cel-procedure.o1-teclistamab-after-cilta-cel.order-select.json",
+                           "mm-order-check")):
+        cards = client.post(f"/cds-services/{service}", json=json.loads((root / name).read_text())).get_json()["cards"]
+        text = " ".join(c["summary"] + " " + c.get("detail", "") for c in cards)
+        assert "ciltacabtagene autoleucel" in text and "ciltacabtagene-autoleucel" not in text, name
+        if service == "mm-next-line":  # the state extension keeps the agent id
+            assert "ciltacabtagene-autoleucel" in json.dumps([c["extension"] for c in cards])

@@ -11,6 +11,7 @@ figures, every source and the chart references are one click away in the evidenc
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
@@ -53,7 +54,24 @@ def say(rules: Rules, text: str) -> str:
         for code, spec in rules.settings.items():
             if code in text:
                 text = text.replace(f"({code})", "").replace(code, str(spec.get("short") or spec.get("title") or code))
+        text = drug_words(rules, text)
     return text
+
+
+@functools.lru_cache(maxsize=8)
+def _agent_id_pattern(ids: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not ids:
+        return None
+    return re.compile(r"(?<![\w/-])(" + "|".join(re.escape(i) for i in ids) + r")(?![\w-])")
+
+
+def drug_words(rules: Rules, text: str) -> str:
+    """Agent ids written as clinicians write the drug ("ciltacabtagene autoleucel", not the id
+    "ciltacabtagene-autoleucel"); the contract's extensions keep the ids."""
+    if "-" not in text:
+        return text
+    pattern = _agent_id_pattern(tuple(sorted((a for a in rules.agents if "-" in a), key=len, reverse=True)))
+    return pattern.sub(lambda m: m.group(1).replace("-", " "), text) if pattern else text
 
 
 def source_label(src: dict[str, Any], limit: int = 70) -> str:
@@ -264,7 +282,8 @@ def options_card(state: ClinicalState, decision: OptionsDecision, rules: Rules,
                       names(rules))
     return make_card(
         kind="options", rule_id=f"options/{decision.setting}", knowledge_version=rules.version,
-        summary=_summary(decision, short, texts, state.flc_unjudged), indicator=indicator, detail=fit(blocks), sources=sources,
+        summary=drug_words(rules, _summary(decision, short, texts, state.flc_unjudged)), indicator=indicator,
+        detail=drug_words(rules, fit(blocks)), sources=sources,
         source_label=src["label"], source_url=src.get("url"),
         extra={"setting": decision.setting,
                "options": [o.to_contract() for o in decision.options],
