@@ -283,6 +283,7 @@ def test_fuzzed_feedback_never_5xx(tmp_path_factory, body):
         store.create_schema()
         app = _FUZZ_APP["app"] = make_app(store)
     resp = post(app.test_client(), body)
-    assert resp.status_code in (200, 400), (resp.status_code, resp.data)
+    # 422: well-formed feedback naming a card this deployment never issued
+    assert resp.status_code in (200, 400, 422), (resp.status_code, resp.data)
     assert isinstance(resp.get_json(), dict)
 
