@@ -254,27 +254,6 @@ def distinct_charts(n: int, seed: int = 1000, size: int = 180) -> list[tuple[str
 
 
 # ------------------------------------------------------------------------------ filtering
-def _codings(value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, str):
-        return [("", value)]
-    if isinstance(value, list):
-        return [pair for v in value for pair in _codings(v)]
-    if isinstance(value, dict):
-        return [(str(c.get("system") or ""), str(c.get("code") or "")) for c in value.get("coding") or []]
-    return []
-
-
-def _matches(resource: dict[str, Any], params: list[tuple[str, str]]) -> bool:
-    for key, wanted in params:
-        if key not in ("code", "category", "intent"):
-            continue
-        have = _codings(resource.get(key))
-        if not any(any(c == code and (not bar or s == system) for s, c in have)
-                   for system, bar, code in (t.rpartition("|") for t in wanted.split(","))):
-            return False
-    return True
-
-
 def filtered(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What an EHR honouring the discovery templates' filters sends for this chart."""
     wanted: dict[str, list[tuple[str, str]]] = {}
@@ -282,7 +261,8 @@ def filtered(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         split = urlsplit(template)
         rtype = split.path.split("/")[0]
         wanted[rtype] = [(k, v) for k, v in parse_qsl(split.query) if k not in ("patient", "_include")]
-    return [r for r in resources if r.get("resourceType") in wanted and _matches(r, wanted[r["resourceType"]])]
+    matches = patients.fhir_test_double().matches_tokens  # the token filters as the FHIR test server applies them
+    return [r for r in resources if r.get("resourceType") in wanted and matches(r, wanted[r["resourceType"]])]
 
 
 # ------------------------------------------------------------------------------- requests

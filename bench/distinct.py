@@ -67,7 +67,9 @@ def time_distinct(bodies: list[bytes], settings: Any, knowledge: Any, rounds: in
             "stages_ms": {k: round(statistics.median(v), 3) for k, v in stages.items()}}
 
 
-def _cards(result: Any) -> list[dict[str, Any]]:
+def cards_without_uuids(result: Any) -> list[dict[str, Any]]:
+    """The answer's cards with card and suggestion uuids left out (fresh on every call): what two
+    answers must agree on."""
     out = []
     for card in result.response["cards"]:
         card = {k: v for k, v in card.items() if k != "uuid"}
@@ -84,7 +86,7 @@ def time_long_chart(settings: Any, knowledge: Any, years: float = 8.0, reps: int
     for name, resources in variants.items():
         body = orjson.dumps(charts.requests_for("bench-long", resources))
         result = _call(SERVICE_ID, body, settings, knowledge)
-        cards = _cards(result)
+        cards = cards_without_uuids(result)
         expected = cards if expected is None else expected
         wall: list[float] = []
         cpu: list[float] = []

@@ -428,3 +428,22 @@ def count_resources(request: dict[str, Any]) -> int:
         elif isinstance(value, dict):
             n += 1
     return n
+
+
+def fhir_test_double() -> Any:
+    """The project's FHIR test double, tests/fhir_server.py (loaded by path: `tests` is not a package),
+    shared by the fetch-mode benchmark and the filtering EHR of bench/charts.py."""
+    import importlib.util
+    import sys
+
+    name = "mmcds_bench_fhir_server"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "tests" / "fhir_server.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.exists():
+        raise RuntimeError(f"FHIR test server not found at {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.util
 import os
 import platform
 import shutil
@@ -431,14 +430,7 @@ def check_answer(url: str, body: bytes) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- fetch mode
 def _fhir_server_class() -> Any:
     """The project's FHIR test double (tests/fhir_server.py: FhirTestServer(resources, delay_s=...))."""
-    path = ROOT / "tests" / "fhir_server.py"
-    spec = importlib.util.spec_from_file_location("mmcds_bench_fhir_server", path)
-    if spec is None or spec.loader is None or not path.exists():
-        raise RuntimeError(f"FHIR test server not found at {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.FhirTestServer
+    return patients.fhir_test_double().FhirTestServer
 
 
 def round_trips(times: list[float], delay_s: float) -> int:

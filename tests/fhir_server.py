@@ -90,6 +90,12 @@ def _token_match(have: list[tuple[str, str]], wanted: str) -> bool:
     return False
 
 
+def matches_tokens(resource: dict[str, Any], params: list[tuple[str, str]]) -> bool:
+    """Whether a resource passes the token search parameters (code, category, intent, status) of a
+    search, as a FHIR server applying them would judge; other parameters are not token filters."""
+    return all(_token_match(TOKEN_PARAMS[key](resource), value) for key, value in params if key in TOKEN_PARAMS)
+
+
 def operation_outcome(code: str, text: str, severity: str = "error") -> dict[str, Any]:
     return {
         "resourceType": "OperationOutcome",
@@ -201,7 +207,7 @@ class FhirTestServer:
                 with contextlib.suppress(ValueError):
                     offset = max(0, int(value))
             elif key in TOKEN_PARAMS and self.filters:
-                pool = [r for r in pool if _token_match(TOKEN_PARAMS[key](r), value)]
+                pool = [r for r in pool if matches_tokens(r, [(key, value)])]
             # every other parameter is ignored, as many real servers do with unknown ones
         size = count if count is not None else self.page_size
         if self.page_size is not None and size is not None:

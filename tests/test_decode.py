@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench import charts, patients
+from bench import charts, distinct, patients
 from cds_service.config import load_settings
 from cds_service.gather.gather import DataUnavailable, gather
 from cds_service.hooks.registry import PREFETCH
@@ -138,12 +138,7 @@ def _cards(resources: list[dict], decode: bool = True) -> list[dict]:
     body = orjson.dumps(patients.hook_request("bench-long", patients.prefetch_for(resources)))
     request = decode_request(body, KNOWLEDGE, skip_from=0)[0] if decode else orjson.loads(body)
     result = run("mm-next-line", request, load_settings({"AS_OF_DATE": "2026-11-01"}, environ={}), KNOWLEDGE)
-    out = []
-    for card in result.response["cards"]:
-        card = {k: v for k, v in card.items() if k != "uuid"}
-        card["suggestions"] = [{k: v for k, v in s.items() if k != "uuid"} for s in card.get("suggestions", [])]
-        out.append(card)
-    return out
+    return distinct.cards_without_uuids(result)
 
 
 def test_eight_year_chart_gives_the_same_cards_filtered_unfiltered_and_bare() -> None:
